@@ -1,0 +1,200 @@
+"""GRPO math as pure tensor functions: advantages, policy loss, KL, entropy, aggregation, MLE.
+
+No Ray, no DeepSpeed: every function takes tensors and returns tensors, so it is unit-tested on CPU
+against hand-computed values (tests/learner/test_algorithms.py).
+
+Shapes: `rewards` and `group_ids` are [num_samples]; token-level tensors are [batch, seq_len] with a
+`mask` that is 1.0 on response tokens and 0.0 on prompt and padding tokens.
+
+Variants are registered by name so that configs select them as strings:
+- ADVANTAGE_ESTIMATORS: "grpo" (paper), "dr_grpo", "rloo"
+- KL_ESTIMATORS: "k1", "k2", "k3" (the paper's "low_var_kl")
+- LOSS_AGGREGATIONS: "token-mean" (paper), "seq-mean-token-mean", "seq-mean-token-sum-norm"
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+GROUP_STD_EPS = 1e-6  # the paper's epsilon in (R - mean) / (std + eps)
+
+
+def _group_stats(rewards: Tensor, group_ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-sample group sum, group size and group unbiased std (0 for groups of one)."""
+    rewards = rewards.to(torch.float64)
+    _, inverse = torch.unique(group_ids, return_inverse=True)
+    num_groups = int(inverse.max()) + 1 if inverse.numel() else 0
+    size = torch.zeros(num_groups, dtype=rewards.dtype).index_add_(0, inverse, torch.ones_like(rewards))
+    total = torch.zeros(num_groups, dtype=rewards.dtype).index_add_(0, inverse, rewards)
+    mean = total / size
+    sq_dev = torch.zeros(num_groups, dtype=rewards.dtype).index_add_(0, inverse, (rewards - mean[inverse]) ** 2)
+    std = torch.where(size > 1, torch.sqrt(sq_dev / (size - 1).clamp(min=1)), torch.zeros_like(size))
+    return total[inverse], size[inverse], std[inverse]
+
+
+def grpo_advantages(rewards: Tensor, group_ids: Tensor) -> Tensor:
+    """(R - group mean) / (group std + 1e-6) with the unbiased std; a group of one gets 0."""
+    total, size, std = _group_stats(rewards, group_ids)
+    centred = rewards.to(torch.float64) - total / size
+    return (centred / (std + GROUP_STD_EPS)).to(rewards.dtype)
+
+
+def dr_grpo_advantages(rewards: Tensor, group_ids: Tensor) -> Tensor:
+    """Dr. GRPO: R - group mean, no division by the std."""
+    total, size, _ = _group_stats(rewards, group_ids)
+    return (rewards.to(torch.float64) - total / size).to(rewards.dtype)
+
+
+def rloo_advantages(rewards: Tensor, group_ids: Tensor) -> Tensor:
+    """RLOO: R minus the mean of the OTHER samples of its group; a group of one gets 0."""
+    total, size, _ = _group_stats(rewards, group_ids)
+    r = rewards.to(torch.float64)
+    others_mean = (total - r) / (size - 1).clamp(min=1)
+    return torch.where(size > 1, r - others_mean, torch.zeros_like(r)).to(rewards.dtype)
+
+
+ADVANTAGE_ESTIMATORS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "grpo": grpo_advantages,
+    "dr_grpo": dr_grpo_advantages,
+    "rloo": rloo_advantages,
+}
+
+
+def kl_k1(logprobs: Tensor, ref_logprobs: Tensor) -> Tensor:
+    """k1 = log pi - log pi_ref (unbiased, high variance, can be negative)."""
+    return logprobs - ref_logprobs
+
+
+def kl_k2(logprobs: Tensor, ref_logprobs: Tensor) -> Tensor:
+    """k2 = 0.5 * (log pi - log pi_ref)^2."""
+    return 0.5 * (logprobs - ref_logprobs) ** 2
+
+
+def kl_k3(logprobs: Tensor, ref_logprobs: Tensor) -> Tensor:
+    """k3 ("low_var_kl") = exp(ref - logp) - (ref - logp) - 1, always >= 0 (the paper's choice)."""
+    log_ratio = (ref_logprobs - logprobs).clamp(-20.0, 20.0)
+    return torch.exp(log_ratio) - log_ratio - 1.0
+
+
+KL_ESTIMATORS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"k1": kl_k1, "k2": kl_k2, "k3": kl_k3}
+
+
+def masked_token_mean(values: Tensor, mask: Tensor) -> Tensor:
+    """Mean over every response token of the batch (the paper's token-mean)."""
+    return (values * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def masked_seq_mean_token_mean(values: Tensor, mask: Tensor) -> Tensor:
+    """Mean over sequences of each sequence's token mean (sequences without response tokens skipped)."""
+    tokens = mask.sum(-1)
+    per_seq = (values * mask).sum(-1) / tokens.clamp(min=1.0)
+    has_tokens = (tokens > 0).to(values.dtype)
+    return (per_seq * has_tokens).sum() / has_tokens.sum().clamp(min=1.0)
+
+
+def masked_seq_mean_token_sum_norm(values: Tensor, mask: Tensor) -> Tensor:
+    """Dr. GRPO's aggregation: per-sequence token SUM divided by a constant (the padded length)."""
+    return (values * mask).sum() / (mask.shape[0] * mask.shape[-1])
+
+
+LOSS_AGGREGATIONS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "token-mean": masked_token_mean,
+    "seq-mean-token-mean": masked_seq_mean_token_mean,
+    "seq-mean-token-sum-norm": masked_seq_mean_token_sum_norm,
+}
+
+
+def clipped_policy_loss(
+    logprobs: Tensor,
+    old_logprobs: Tensor,
+    advantages: Tensor,
+    eps_low: float = 0.2,
+    eps_high: float = 0.2,
+    dual_clip: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Per-token PPO clipped loss and per-token clip indicator.
+
+    loss = max(-A * r, -A * clip(r, 1 - eps_low, 1 + eps_high)); with dual-clip c > 1 the loss of a
+    negative-advantage token is additionally capped at -A * c. `advantages` broadcast from [batch]
+    to [batch, seq] when given per sample. Returns (loss, clipped) where clipped is 1.0 where the
+    clipped branch was chosen.
+    """
+    if advantages.dim() == logprobs.dim() - 1:
+        advantages = advantages.unsqueeze(-1)
+    ratio = torch.exp((logprobs - old_logprobs).clamp(-20.0, 20.0))
+    unclipped = -advantages * ratio
+    clipped = -advantages * torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high)
+    loss = torch.maximum(unclipped, clipped)
+    was_clipped = (clipped > unclipped).to(logprobs.dtype)
+    if dual_clip is not None:
+        if dual_clip <= 1.0:
+            raise ValueError(f"dual_clip must be > 1.0, got {dual_clip}")
+        capped = torch.minimum(loss, -advantages * dual_clip)
+        loss = torch.where(advantages < 0, capped, loss)
+    return loss, was_clipped
+
+
+def entropy_from_logits(logits: Tensor) -> Tensor:
+    """Per-token entropy of the categorical distribution given by `logits` [..., vocab]."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+def token_logprobs(logits: Tensor, tokens: Tensor) -> Tensor:
+    """log p(token) under `logits`, gathered per position: [batch, seq, vocab] x [batch, seq] -> [batch, seq]."""
+    return torch.log_softmax(logits.float(), dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+
+
+def grpo_loss(
+    logprobs: Tensor,
+    old_logprobs: Tensor,
+    advantages: Tensor,
+    mask: Tensor,
+    *,
+    ref_logprobs: Tensor | None = None,
+    entropy: Tensor | None = None,
+    eps_low: float = 0.2,
+    eps_high: float = 0.2,
+    dual_clip: float | None = None,
+    kl_coef: float = 0.0,
+    kl_estimator: str = "k3",
+    entropy_coef: float = 0.0,
+    aggregation: str = "token-mean",
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """The full GRPO objective: clipped policy loss + kl_coef * KL - entropy_coef * entropy.
+
+    Returns the scalar loss and detached metrics (policy loss, KL, entropy, clip fraction).
+    """
+    aggregate = LOSS_AGGREGATIONS[aggregation]
+    per_token, clipped = clipped_policy_loss(logprobs, old_logprobs, advantages, eps_low, eps_high, dual_clip)
+    policy_loss = aggregate(per_token, mask)
+    loss = policy_loss
+    metrics = {"policy_loss": policy_loss.detach(), "clip_frac": masked_token_mean(clipped, mask).detach()}
+    if kl_coef > 0.0:
+        if ref_logprobs is None:
+            raise ValueError("kl_coef > 0 needs ref_logprobs")
+        kl = aggregate(KL_ESTIMATORS[kl_estimator](logprobs, ref_logprobs), mask)
+        loss = loss + kl_coef * kl
+        metrics["kl"] = kl.detach()
+    if entropy is not None:
+        mean_entropy = aggregate(entropy, mask)
+        loss = loss - entropy_coef * mean_entropy
+        metrics["entropy"] = mean_entropy.detach()
+    return loss, metrics
+
+
+def kl_penalised_rewards(
+    rewards: Tensor, logprobs: Tensor, ref_logprobs: Tensor, mask: Tensor, kl_coef: float, kl_estimator: str = "k1"
+) -> Tensor:
+    """KL in the reward instead of the loss: R - kl_coef * sum over response tokens of KL."""
+    kl = (KL_ESTIMATORS[kl_estimator](logprobs, ref_logprobs) * mask).sum(-1)
+    return rewards - kl_coef * kl
+
+
+def mle_loss(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+    """Cross-entropy on response tokens only (MLE / SFT); logits[:, t] predicts targets[:, t]."""
+    nll = -token_logprobs(logits, targets)
+    return masked_token_mean(nll, mask.to(nll.dtype))

@@ -1,0 +1,47 @@
+"""Typed settings of the learner: the GRPO / MLE algorithm and the DeepSpeed ranks that run it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The names below must equal the registries in learner/algorithms.py (checked by a unit test);
+# they are spelled out here so that reading a config does not import torch.
+AdvantageEstimator = Literal["grpo", "dr_grpo", "rloo"]
+KLEstimator = Literal["k1", "k2", "k3"]
+LossAggregation = Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"]
+
+
+class AlgorithmConfig(BaseModel):
+    """GRPO objective (defaults: the paper's text-game settings)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    advantage_estimator: AdvantageEstimator = Field("grpo", description="Group advantage: grpo (paper), dr_grpo or rloo")
+    eps_low: float = Field(0.2, ge=0.0, lt=1.0, description="Lower clip range of the importance ratio (1 - eps_low)")
+    eps_high: float = Field(0.2, ge=0.0, description="Upper clip range of the importance ratio (1 + eps_high); > eps_low = clip-higher")
+    dual_clip: float | None = Field(None, gt=1.0, description="Dual-clip bound c for negative advantages (paper video: 3.0); unset = off")
+    kl_coef: float = Field(1e-3, ge=0.0, description="KL coefficient against the frozen initial model (0 = no reference model)")
+    kl_estimator: KLEstimator = Field("k3", description="KL estimator: k1, k2 or k3 (paper: k3, 'low_var_kl')")
+    kl_in_reward: bool = Field(False, description="Put the KL penalty in the reward instead of the loss (paper: in the loss)")
+    entropy_coef: float = Field(1e-3, ge=0.0, description="Entropy bonus coefficient (paper: 0.001 language, 0 video)")
+    loss_aggregation: LossAggregation = Field("token-mean", description="How token losses are averaged (paper: token-mean)")
+
+
+class LearnerConfig(BaseModel):
+    """DeepSpeed learner ranks and the optimiser."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_ranks: int = Field(1, ge=1, description="Learner ranks (DeepSpeed world size), one Ray actor each")
+    cpus_per_rank: float = Field(1.0, gt=0.0, description="Ray CPUs reserved per learner rank")
+    gpus_per_rank: float = Field(0.0, ge=0.0, description="Ray GPUs reserved per learner rank (0 on CPU machines)")
+    zero_stage: Literal[0, 1, 2, 3] = Field(2, description="DeepSpeed ZeRO stage")
+    dtype: Literal["float32", "bfloat16"] = Field("float32", description="Training precision")
+    lr: float = Field(1e-6, gt=0.0, description="AdamW learning rate, constant, no warmup (paper text game: 1e-6)")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay")
+    grad_clip: float = Field(1.0, gt=0.0, description="Gradient-norm clip")
+    mini_batch_prompts: int = Field(64, ge=1, description="Prompts per optimiser update; one epoch over each RL batch")
+    micro_batch_size: int = Field(8, ge=1, description="Sequences per forward/backward pass on one rank")
+    algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig, description="GRPO objective")

@@ -1,0 +1,5 @@
+import sys
+
+from rewards.score import main
+
+sys.exit(main())

@@ -1,0 +1,16 @@
+"""Typed settings of the reward-worker pool."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RewardConfig(BaseModel):
+    """How predictions are verified."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verifier: str | None = Field(None, description="Registered verifier name or 'module:function'; unset = the world's own")
+    num_workers: int = Field(1, ge=1, description="Reward-worker actors scoring in parallel")
+    batch_size: int = Field(64, ge=1, description="Predictions per reward-worker call")
+    timeout_s: float = Field(30.0, gt=0.0, description="Per-call timeout; a timed-out batch gets the floor reward, counted")

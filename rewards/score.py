@@ -1,0 +1,102 @@
+"""Score a predictions file against a dataset with a world's verifier and print the paper's metrics.
+
+    python -m rewards score --world text_game --data test.jsonl --predictions preds.jsonl [--out m.json]
+
+Predictions: one JSON object per line, `{"id": ..., "prediction": "<model text>"}`, where id is the
+row's id (text game: f"{game}_{state_id}") or its 1-based line number in the data file. A row with
+no prediction scores the floor reward and is counted as `missing_prediction`; a prediction line that
+is malformed or names no row is an error naming its line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from rewards.registry import get_verifier
+from rewards.types import RewardResult
+from worlds.config import TextGameConfig, WorldConfig
+from worlds.registry import Example, get_world
+
+
+class PredictionsError(ValueError):
+    """A predictions file that cannot be matched to the dataset; names the line."""
+
+
+def load_predictions(path: str | Path, examples: list[Example]) -> dict[str, str]:
+    """{example id: prediction text}, accepting ids or 1-based row line numbers."""
+    by_line = {str(ex.meta.get("line")): ex.id for ex in examples if ex.meta.get("line") is not None}
+    known = {ex.id for ex in examples}
+    out: dict[str, str] = {}
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise PredictionsError(f"{where}: invalid JSON ({err.msg})") from None
+        if not isinstance(item, dict) or "id" not in item or not isinstance(item.get("prediction"), str):
+            raise PredictionsError(f"{where}: expected {{\"id\": ..., \"prediction\": \"<text>\"}}")
+        key = str(item["id"])
+        key = key if key in known else by_line.get(key, key)
+        if key not in known:
+            raise PredictionsError(f"{where}: id {item['id']!r} matches no row id or line number of the dataset")
+        if key in out:
+            raise PredictionsError(f"{where}: a second prediction for {key!r}")
+        out[key] = item["prediction"]
+    return out
+
+
+def score_examples(examples: list[Example], predictions: dict[str, str], verifier_name: str) -> tuple[dict, list[dict]]:
+    """(summary, per-sample records) for every example; missing predictions get the floor reward."""
+    verifier = get_verifier(verifier_name)
+    results: list[RewardResult] = []
+    records = []
+    for ex in examples:
+        if ex.id in predictions:
+            result = verifier.score(predictions[ex.id], ex.reference)
+        else:
+            result = verifier.score("", ex.reference)
+            result.error = "missing_prediction"
+        results.append(result)
+        records.append({"id": ex.id, "reward": result.reward, "error": result.error, **result.metrics})
+    return verifier.summarize(results), records
+
+
+def format_table(summary: dict) -> str:
+    width = max(len(k) for k in summary)
+    return "\n".join(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}" for k, v in summary.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rewards", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("score", help="score a predictions file against a dataset")
+    p.add_argument("--world", default="text_game", help="world (domain) of the dataset")
+    p.add_argument("--data", required=True, help="dataset file (.jsonl or .zip)")
+    p.add_argument("--predictions", required=True, help="JSONL of {id, prediction}")
+    p.add_argument("--rules-dir", default=None, help="folder of the game rules (only affects prompts, not scores)")
+    p.add_argument("--verifier", default=None, help="verifier name or module:function (default: the world's)")
+    p.add_argument("--out", default=None, help="write the summary and per-sample results to this JSON file")
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    world = get_world(WorldConfig(name=args.world, text_game=TextGameConfig(test_path=args.data, rules_dir=args.rules_dir)))
+    try:
+        examples = world.examples("test")
+        predictions = load_predictions(args.predictions, examples)
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    summary, records = score_examples(examples, predictions, args.verifier or world.verifier)
+    summary["seconds"] = round(time.perf_counter() - start, 3)
+    print(format_table(summary))
+    if args.out:
+        Path(args.out).write_text(json.dumps({"summary": summary, "samples": records}, indent=1))
+        print(f"saved {args.out}")
+    return 0

@@ -1,0 +1,33 @@
+"""Typed settings of the rollout pool (vLLM engines)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SamplingConfig(BaseModel):
+    """How responses are sampled (paper: temperature 1.0, top-p 1.0)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = Field(1.0, ge=0.0, description="Sampling temperature (0 = greedy)")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass")
+    top_k: int = Field(-1, ge=-1, description="Top-k sampling (-1 = off; paper video eval: 100)")
+    max_new_tokens: int = Field(512, ge=1, description="Maximum response tokens")
+
+
+class RolloutConfig(BaseModel):
+    """The pool of rollout workers, one vLLM engine each."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_workers: int = Field(1, ge=1, description="Rollout workers (vLLM engines), scaled independently of the learner")
+    cpus_per_worker: float = Field(1.0, gt=0.0, description="Ray CPUs reserved per rollout worker")
+    gpus_per_worker: float = Field(0.0, ge=0.0, description="Ray GPUs reserved per rollout worker (0 on CPU machines)")
+    group_size: int = Field(5, ge=1, description="Samples per prompt, G (paper text game: 5)")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Engine weight dtype")
+    max_model_len: int = Field(2048, ge=16, description="Longest prompt + response the engine accepts")
+    kv_cache_gib: float = Field(1.0, gt=0.0, description="KV-cache memory per engine on CPU (VLLM_CPU_KVCACHE_SPACE)")
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Sampling parameters")

@@ -1,0 +1,143 @@
+"""The job config: each package's settings composed into one typed tree, read from YAML + overrides.
+
+    load_config("configs/tiny_text_game.yaml", ["learner.lr=1e-5", "rollout.num_workers=2"])
+
+YAML and dotted `key=value` overrides are parsed with OmegaConf (values are YAML scalars / lists);
+the merged tree is validated by pydantic. Unknown keys, wrong types and out-of-range values raise
+ConfigError naming the field and where it came from (the file or the command line), before anything
+starts. `describe()` lists every field with its type, default and description (for --help).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from learner.config import LearnerConfig
+from rewards.config import RewardConfig
+from rollout.config import RolloutConfig
+from worlds.config import WorldConfig
+
+Stage = Literal["mle", "rl", "eval"]
+
+
+class RunConfig(BaseModel):
+    """What the job does and where it writes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("tiny_text_game", min_length=1, description="Run name; the run directory is output_dir/name")
+    output_dir: str = Field("runs", description="Parent folder of run directories")
+    model: str = Field("tiny", description="Starting model: a Hugging Face folder, or 'tiny' to build a tiny model from scratch")
+    stages: list[Stage] = Field(default_factory=lambda: ["mle", "rl", "eval"], min_length=1, description="Stages to run, in order")
+    seed: int = Field(0, description="Seed of the job (sampling order, initialisation)")
+    rl_steps: int = Field(100, ge=1, description="GRPO steps in the rl stage")
+    prompts_per_step: int = Field(128, ge=1, description="Prompts drawn per RL step (paper text game: 128)")
+    mle_epochs: float = Field(1.0, gt=0.0, description="Passes over the training split in the mle stage")
+    mle_lr: float = Field(1e-4, gt=0.0, description="Learning rate of the mle stage")
+
+
+class JobConfig(BaseModel):
+    """The whole job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run: RunConfig = Field(default_factory=RunConfig, description="Run: stages, steps, output")
+    world: WorldConfig = Field(default_factory=WorldConfig, description="World (domain) and its data")
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig, description="Rollout workers (vLLM)")
+    rewards: RewardConfig = Field(default_factory=RewardConfig, description="Reward workers (verifiers)")
+    learner: LearnerConfig = Field(default_factory=LearnerConfig, description="Learner ranks (DeepSpeed) and GRPO")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the field and its source."""
+
+
+def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(prefix + name)
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            keys += _known_keys(sub, prefix + name + ".")
+    return keys
+
+
+def _explain(err: ValidationError, source: str) -> ConfigError:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(key, _known_keys(JobConfig), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            lines.append(f"{source}: unknown field '{key}'{hint}")
+        else:
+            lines.append(f"{source}: field '{key}': {e['msg']} (got {e.get('input')!r})")
+    return ConfigError("invalid config\n  " + "\n  ".join(lines))
+
+
+def _parse_overrides(overrides: list[str]) -> Any:
+    for arg in overrides:
+        key, eq, _ = arg.partition("=")
+        if not eq or not key or key.startswith("-"):
+            raise ConfigError(f"command line: override {arg!r} must look like key=value (e.g. learner.lr=1e-5)")
+    try:
+        return OmegaConf.from_dotlist(list(overrides))
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"command line: cannot parse overrides {overrides}: {err}") from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> JobConfig:
+    """Read a YAML config (optional), apply dotted overrides, validate, return the typed JobConfig."""
+    base = OmegaConf.create({})
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            base = OmegaConf.load(path)
+        except (OmegaConfBaseException, yaml.YAMLError) as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        if not isinstance(OmegaConf.to_container(base), dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections (run, world, ...)")
+        try:
+            JobConfig.model_validate(OmegaConf.to_container(base, resolve=True))
+        except ValidationError as err:
+            raise _explain(err, str(path)) from None
+    merged = OmegaConf.merge(base, _parse_overrides(list(overrides)))
+    try:
+        return JobConfig.model_validate(OmegaConf.to_container(merged, resolve=True))
+    except ValidationError as err:
+        raise _explain(err, "command line override") from None
+
+
+def _type_name(annotation: Any) -> str:
+    if get_origin(annotation) is Literal:
+        return "|".join(str(a) for a in get_args(annotation))
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def describe(model: type[BaseModel] = JobConfig, prefix: str = "") -> list[str]:
+    """One line per field: dotted key, type, default, description (nested sections expanded)."""
+    lines = []
+    for name, field in model.model_fields.items():
+        key, sub = prefix + name, field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            lines.append(f"[{key}] {field.description}")
+            lines += describe(sub, key + ".")
+        else:
+            default = field.get_default(call_default_factory=True)
+            lines.append(f"  {key} ({_type_name(sub)}, default {default!r}): {field.description}")
+    return lines
+
+
+def to_yaml(config: JobConfig) -> str:
+    return OmegaConf.to_yaml(OmegaConf.create(config.model_dump(mode="json")))

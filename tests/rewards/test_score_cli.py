@@ -1,0 +1,39 @@
+"""`python -m rewards score` on real rows: ids or line numbers, missing predictions counted, bad lines named."""
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+from worlds.text_game.prompt import render_answer
+
+
+def run_score(*args):
+    return subprocess.run([sys.executable, "-m", "rewards", "score", *map(str, args)], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_score_command(tmp_path, bytesized32_rows):
+    rows = bytesized32_rows[:40]
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "line"}) + "\n" for r in rows))
+    preds = tmp_path / "preds.jsonl"
+    lines = [json.dumps({"id": f"{r['game']}_{r['state_id']}", "prediction": render_answer(r)}) for r in rows[:30]]
+    lines += [json.dumps({"id": i + 1, "prediction": "no idea"}) for i in range(30, 35)]  # by line number
+    preds.write_text("\n".join(lines) + "\n")  # rows 36..40 have no prediction
+    out = tmp_path / "metrics.json"
+    proc = run_score("--data", data, "--predictions", preds, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "accuracy_overall" in proc.stdout
+    result = json.loads(out.read_text())
+    summary = result["summary"]
+    assert summary["num_samples"] == 40
+    assert summary["accuracy_overall"] == 30 / 40
+    assert summary["errors/no_answer"] == 5 and summary["errors/missing_prediction"] == 5
+    assert [s["error"] for s in result["samples"][35:]] == ["missing_prediction"] * 5
+
+    binary = run_score("--data", data, "--predictions", preds, "--verifier", "text_game_binary")
+    assert binary.returncode == 0 and "reward_mean" in binary.stdout
+
+    preds.write_text(lines[0] + "\n" + json.dumps({"id": "nope_1", "prediction": ""}) + "\n")
+    bad = run_score("--data", data, "--predictions", preds)
+    assert bad.returncode == 2 and "preds.jsonl:2" in bad.stderr and "nope_1" in bad.stderr

@@ -1,0 +1,100 @@
+"""Job config: YAML + dotted overrides, validation errors that name the field and source, --help."""
+
+import subprocess
+import sys
+import time
+from typing import get_args
+
+import pytest
+
+from learner import algorithms
+from learner.config import AdvantageEstimator, KLEstimator, LossAggregation
+from services.config import ConfigError, JobConfig, describe, load_config
+from tests.conftest import ROOT
+
+TINY = ROOT / "configs" / "tiny_text_game.yaml"
+
+
+def test_shipped_configs_validate():
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        assert isinstance(load_config(path), JobConfig), path
+
+
+def test_overrides_apply_with_yaml_types():
+    cfg = load_config(TINY, ["learner.lr=1e-5", "rollout.num_workers=3", "run.stages=[mle,eval]", "learner.algorithm.dual_clip=3.0"])
+    assert cfg.learner.lr == 1e-5 and cfg.rollout.num_workers == 3
+    assert cfg.run.stages == ["mle", "eval"] and cfg.learner.algorithm.dual_clip == 3.0
+
+
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        ("learner.lrr=1", ["unknown field 'learner.lrr'", "did you mean 'learner.lr'"]),
+        ("learner.zero_stage=5", ["learner.zero_stage"]),
+        ("rollout.num_workers=abc", ["rollout.num_workers", "integer"]),
+        ("rollout.num_workers=0", ["rollout.num_workers", "greater than or equal to 1"]),
+        ("learner.algorithm.advantage_estimator=ppo", ["learner.algorithm.advantage_estimator"]),
+        ("nonsense", ["must look like key=value"]),
+    ],
+)
+def test_bad_overrides_name_the_field(override, words):
+    with pytest.raises(ConfigError) as err:
+        load_config(TINY, [override])
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_bad_file_names_the_file_and_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run:\n  rl_steps: -3\nlearner:\n  algorithm:\n    eps_hihg: 0.3\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    msg = str(err.value)
+    assert str(bad) in msg and "run.rl_steps" in msg and "learner.algorithm.eps_hihg" in msg
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("run: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken)
+
+
+def test_config_names_match_the_registries():
+    assert set(get_args(AdvantageEstimator)) == set(algorithms.ADVANTAGE_ESTIMATORS)
+    assert set(get_args(KLEstimator)) == set(algorithms.KL_ESTIMATORS)
+    assert set(get_args(LossAggregation)) == set(algorithms.LOSS_AGGREGATIONS)
+
+
+def _leaf_fields(model, prefix=""):
+    for name, field in model.model_fields.items():
+        sub = field.annotation
+        if isinstance(sub, type) and hasattr(sub, "model_fields"):
+            yield from _leaf_fields(sub, prefix + name + ".")
+        else:
+            assert field.description, f"{prefix}{name} has no description"
+            yield prefix + name
+
+
+def test_help_lists_every_field_with_description_and_default():
+    out = subprocess.run([sys.executable, "-m", "services.train", "--help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for key in _leaf_fields(JobConfig):
+        assert f"  {key} (" in out, key
+    assert "default 'grpo'" in out and len(describe()) > 40
+
+
+def test_config_error_fails_fast_with_the_field_named():
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "services.train", "--config", str(TINY), "learner.algorithm.kl_coef=-1"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert time.perf_counter() - start < 5.0
+    assert proc.returncode == 2 and "learner.algorithm.kl_coef" in proc.stderr
+
+
+def test_check_prints_the_resolved_config():
+    proc = subprocess.run(
+        [sys.executable, "-m", "services.train", "--config", str(TINY), "--check", "rollout.group_size=4"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )
+    assert "group_size: 4" in proc.stdout

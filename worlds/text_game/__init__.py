@@ -1,0 +1,1 @@
+"""Text-game state prediction (ByteSized32-State-Prediction format) and the built-in simulator."""
