@@ -1,0 +1,47 @@
+"""Turning token-id samples into padded tensors for the learner (no model, no Ray).
+
+A sample is a dict with `prompt_ids` and `response_ids` (lists of ints) and, for GRPO, `advantage`
+(float) and optionally `old_logprobs` / `ref_logprobs` (one float per response token). Sequences
+are right-padded; position t of the shifted tensors predicts token t + 1, and `mask` marks the
+positions that predict response tokens (prompt and padding excluded).
+"""
+
+from __future__ import annotations
+
+import torch
+
+PAD_ID = 0
+
+
+def pad_batch(samples: list[dict]) -> dict[str, torch.Tensor]:
+    """input_ids / attention_mask [B, L]; targets / mask [B, L-1] (shifted); advantages [B]; logprob rows [B, L-1]."""
+    lengths = [len(s["prompt_ids"]) + len(s["response_ids"]) for s in samples]
+    width = max(lengths)
+    input_ids = torch.full((len(samples), width), PAD_ID, dtype=torch.long)
+    attention = torch.zeros((len(samples), width), dtype=torch.long)
+    mask = torch.zeros((len(samples), width - 1), dtype=torch.float32)
+    rows = {key: torch.zeros((len(samples), width - 1)) for key in ("old_logprobs", "ref_logprobs") if key in samples[0]}
+    for i, s in enumerate(samples):
+        prompt, response = s["prompt_ids"], s["response_ids"]
+        ids = list(prompt) + list(response)
+        input_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention[i, : len(ids)] = 1
+        start, end = len(prompt) - 1, len(ids) - 1  # shifted positions that predict the response tokens
+        mask[i, start:end] = 1.0
+        for key, row in rows.items():
+            row[i, start:end] = torch.tensor(s[key], dtype=torch.float32)
+    batch = {"input_ids": input_ids, "attention_mask": attention, "targets": input_ids[:, 1:], "mask": mask, **rows}
+    if "advantage" in samples[0]:
+        batch["advantages"] = torch.tensor([float(s["advantage"]) for s in samples])
+    return batch
+
+
+def response_values(row: torch.Tensor, sample: dict) -> list[float]:
+    """The per-response-token values of one shifted row (inverse of the padding above)."""
+    start = len(sample["prompt_ids"]) - 1
+    return row[start : start + len(sample["response_ids"])].tolist()
+
+
+def chunks(items: list, size: int) -> list[list]:
+    """Consecutive slices of at most `size` items."""
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,196 @@
+"""One learner rank: a DeepSpeed engine over a causal LM, run as a Ray actor by learner/group.py.
+
+The rank owns the trainable model (ZeRO stage from config, gloo on CPU / NCCL on GPU), a frozen
+reference copy when the KL coefficient is non-zero, the GRPO and MLE losses (learner/algorithms.py),
+checkpoint save / load, the Hugging Face export, and the weight export for rollout sync.
+Every method that touches the engine is collective: the group calls it on all ranks at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from learner.batching import chunks, pad_batch, response_values
+from learner.config import LearnerConfig
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+class LearnerRank:
+    """A DeepSpeed rank. `samples` are dicts as described in learner/batching.py."""
+
+    def __init__(self, model_path: str, config: dict, rank: int, world_size: int, master_port: int, temperature: float = 1.0):
+        os.environ.update(
+            RANK=str(rank), LOCAL_RANK="0", WORLD_SIZE=str(world_size), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(master_port)
+        )
+        import platform_compat
+
+        platform_compat.apply()
+        import deepspeed
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        self.cfg = LearnerConfig.model_validate(config)
+        self.rank, self.world_size, self.temperature = rank, world_size, temperature
+        self.model_path = model_path
+        torch.set_num_threads(max(1, int(self.cfg.cpus_per_rank)))
+        torch.manual_seed(0)
+        on_gpu = self.cfg.gpus_per_rank > 0 and torch.cuda.is_available()
+        self.device = torch.device("cuda", 0) if on_gpu else torch.device("cpu")
+        self.dtype = getattr(torch, self.cfg.dtype)
+        deepspeed.init_distributed(dist_backend="nccl" if on_gpu else "gloo")
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        ds_config = {
+            "train_micro_batch_size_per_gpu": self.cfg.micro_batch_size,
+            "gradient_accumulation_steps": 1,  # the boundary is set by hand per mini-batch (see _step)
+            "gradient_clipping": self.cfg.grad_clip,
+            "zero_optimization": {"stage": self.cfg.zero_stage},
+            "bf16": {"enabled": self.cfg.dtype == "bfloat16"},
+            "steps_per_print": 10**9,
+        }
+        self.engine, self.optimizer, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config)
+        self.ref_model = None
+        if self.cfg.algorithm.kl_coef > 0:
+            self.ref_model = AutoModelForCausalLM.from_pretrained(model_path, dtype=self.dtype).to(self.device).eval()
+            self.ref_model.requires_grad_(False)
+
+    # ---- forward passes ---------------------------------------------------------------------
+
+    def _forward(self, model, batch: dict, with_entropy: bool = False):
+        """Per-token log-probs (and entropies) of the shifted targets under `model`."""
+        from learner.algorithms import entropy_from_logits, token_logprobs
+
+        ids, attn = batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
+        logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1].float() / self.temperature
+        targets = batch["targets"].to(self.device)
+        return token_logprobs(logits, targets), (entropy_from_logits(logits) if with_entropy else None)
+
+    def logprobs(self, samples: list[dict], reference: bool = False) -> list[list[float]]:
+        """Response-token log-probs of each sample under the current (or the reference) model."""
+        import torch
+
+        model = self.ref_model if reference else self.engine.module
+        out: list[list[float]] = []
+        with torch.no_grad():
+            for part in chunks(samples, self.cfg.micro_batch_size):
+                logp, _ = self._forward(model, pad_batch(part))
+                out += [response_values(row.cpu(), s) for row, s in zip(logp, part)]
+        return out
+
+    # ---- updates ----------------------------------------------------------------------------
+
+    def _step(self, samples: list[dict], loss_fn) -> dict[str, float]:
+        """One optimiser update over this rank's share of a mini-batch, in micro-batches.
+
+        Each micro-batch's loss is weighted by its share of the rank's response tokens, so the
+        update follows the token-mean over the rank's share; DeepSpeed averages the ranks.
+        """
+        if not samples:
+            raise ValueError("a rank needs at least one sample per mini-batch")
+        total_tokens = sum(len(s["response_ids"]) for s in samples) or 1
+        parts = chunks(samples, self.cfg.micro_batch_size)
+        sums: dict[str, float] = {}
+        for i, part in enumerate(parts):
+            self.engine.set_gradient_accumulation_boundary(i == len(parts) - 1)
+            batch = pad_batch(part)
+            loss, metrics = loss_fn(batch)
+            share = sum(len(s["response_ids"]) for s in part) / total_tokens
+            self.engine.backward(loss * share, scale_wrt_gas=False)
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + float(value) * share
+        self.engine.step()
+        sums["grad_norm"] = float(self.engine.get_global_grad_norm() or 0.0)
+        return sums
+
+    def train_grpo(self, samples: list[dict]) -> dict[str, float]:
+        """One GRPO update; samples carry `advantage`, `old_logprobs` and (KL on) `ref_logprobs`."""
+        from learner.algorithms import grpo_loss
+
+        alg = self.cfg.algorithm
+        with_entropy = alg.entropy_coef > 0
+
+        def loss_fn(batch):
+            logp, entropy = self._forward(self.engine, batch, with_entropy)
+            mask = batch["mask"].to(self.device)
+            return grpo_loss(
+                logp,
+                batch["old_logprobs"].to(self.device),
+                batch["advantages"].to(self.device),
+                mask,
+                ref_logprobs=batch["ref_logprobs"].to(self.device) if "ref_logprobs" in batch else None,
+                entropy=entropy,
+                eps_low=alg.eps_low,
+                eps_high=alg.eps_high,
+                dual_clip=alg.dual_clip,
+                kl_coef=0.0 if alg.kl_in_reward else alg.kl_coef,
+                kl_estimator=alg.kl_estimator,
+                entropy_coef=alg.entropy_coef,
+                aggregation=alg.loss_aggregation,
+            )
+
+        return self._step(samples, loss_fn)
+
+    def train_mle(self, samples: list[dict]) -> dict[str, float]:
+        """One MLE update: cross-entropy on the response tokens."""
+        from learner.algorithms import mle_loss
+
+        def loss_fn(batch):
+            logits = self.engine(input_ids=batch["input_ids"].to(self.device), attention_mask=batch["attention_mask"].to(self.device)).logits[:, :-1]
+            loss = mle_loss(logits, batch["targets"].to(self.device), batch["mask"].to(self.device))
+            return loss, {"mle_loss": loss.detach()}
+
+        return self._step(samples, loss_fn)
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    # ---- weights out: sync, checkpoints, export ---------------------------------------------
+
+    def _full_state(self):
+        """Context yielding the full (gathered under ZeRO-3) named parameters, on every rank."""
+        import contextlib
+
+        import deepspeed
+
+        module = self.engine.module
+        gathered = (
+            deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None)
+            if self.cfg.zero_stage == 3
+            else contextlib.nullcontext()
+        )
+        return gathered, module
+
+    def export_weights(self, bucket_bytes: int) -> list:
+        """Rank 0: the weights as object-store refs of safetensors buckets; other ranks: []."""
+        import ray
+
+        from learner.weights import to_buckets
+
+        gathered, module = self._full_state()
+        with gathered:
+            if self.rank != 0:
+                return []
+            return [ray.put(b) for b in to_buckets(module.state_dict().items(), bucket_bytes)]
+
+    def save_checkpoint(self, directory: str, tag: str) -> None:
+        self.engine.save_checkpoint(directory, tag=tag)
+
+    def load_checkpoint(self, directory: str, tag: str) -> None:
+        path, _ = self.engine.load_checkpoint(directory, tag=tag)
+        if path is None:
+            raise FileNotFoundError(f"no checkpoint {tag!r} under {directory}")
+
+    def export_hf(self, directory: str) -> None:
+        """Save the model and the tokenizer it came with as a Hugging Face folder (rank 0 writes)."""
+        gathered, module = self._full_state()
+        with gathered:
+            if self.rank == 0:
+                module.save_pretrained(directory)
+                for name in TOKENIZER_FILES:
+                    src = Path(self.model_path) / name
+                    if src.exists():
+                        shutil.copy(src, Path(directory) / name)

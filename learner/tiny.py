@@ -1,0 +1,77 @@
+"""Build a tiny causal LM from scratch: a byte-level BPE tokenizer trained on your texts and a
+randomly initialised Qwen2-architecture model, saved as a Hugging Face folder that transformers,
+DeepSpeed and vLLM load. Used by the embedded CPU default and by the tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SPECIAL_TOKENS = ("<pad>", "<s>", "</s>")  # ids 0, 1, 2: pad, bos, eos
+
+
+class TinyModelConfig(BaseModel):
+    """Size of a tiny model built from scratch (head_dim = hidden_size / num_heads must be 32 or 64 for vLLM)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vocab_size: int = Field(512, ge=300, description="BPE vocabulary size (including 256 byte symbols and specials)")
+    hidden_size: int = Field(64, ge=32, description="Model width")
+    num_layers: int = Field(2, ge=1, description="Transformer layers")
+    num_heads: int = Field(2, ge=1, description="Attention heads (head_dim = hidden_size / num_heads)")
+    intermediate_size: int = Field(128, ge=16, description="MLP width")
+    max_positions: int = Field(2048, ge=64, description="Longest sequence the model supports")
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int):
+    """A byte-level BPE tokenizer (no unknown tokens) with <pad>, <s>, </s> specials."""
+    import platform_compat
+
+    platform_compat.apply()
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
+
+
+def build_tiny_model(texts: Iterable[str], out_dir: str | Path, config: TinyModelConfig | None = None, seed: int = 0) -> Path:
+    """Train the tokenizer on `texts`, initialise the model, save both to `out_dir`; returns it."""
+    import platform_compat
+
+    platform_compat.apply()
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    config = config or TinyModelConfig()
+    tokenizer = train_tokenizer(texts, config.vocab_size)
+    model_config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size,
+        num_hidden_layers=config.num_layers,
+        num_attention_heads=config.num_heads,
+        num_key_value_heads=config.num_heads,
+        head_dim=config.hidden_size // config.num_heads,
+        max_position_embeddings=config.max_positions,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        torch_dtype="float32",
+    )
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(model_config)
+    out_dir = Path(out_dir)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir

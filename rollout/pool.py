@@ -1,0 +1,58 @@
+"""The rollout pool: `num_workers` RolloutWorker actors; prompts are spread over them.
+
+Workers are independent of the learner (their count and resources come from RolloutConfig); the
+pool can grow or shrink between steps, and a worker that joins loads the current weights first.
+"""
+
+from __future__ import annotations
+
+import ray
+
+from rollout.config import RolloutConfig
+from rollout.worker import RolloutWorker
+
+
+class RolloutPool:
+    def __init__(self, model_path: str, config: RolloutConfig, seed: int = 0):
+        self.cfg, self.model_path, self.seed = config, model_path, seed
+        self.actor = ray.remote(num_cpus=config.cpus_per_worker, num_gpus=config.gpus_per_worker)(RolloutWorker)
+        self.workers: list = []
+        self.version, self.bucket_refs = 0, []
+        self.resize(config.num_workers)
+
+    def resize(self, num_workers: int) -> None:
+        """Add workers (which load the current weights before serving) or remove the newest ones."""
+        if num_workers < 1:
+            raise ValueError("the rollout pool needs at least one worker")
+        while len(self.workers) > num_workers:
+            ray.kill(self.workers.pop())
+        new = [
+            self.actor.remote(self.model_path, self.cfg.model_dump(), self.seed + 1000 * i)
+            for i in range(len(self.workers), num_workers)
+        ]
+        if self.version > 0:
+            ray.get([w.load_weights.remote(self.version, self.bucket_refs) for w in new])
+        else:
+            ray.get([w.get_version.remote() for w in new])
+        self.workers += new
+
+    def generate(self, prompts: list[list[int]], n: int, sampling: dict | None = None) -> list[dict]:
+        """Groups for every prompt, in input order; prompts are dealt to workers in contiguous slices."""
+        k = len(self.workers)
+        size = -(-len(prompts) // k)
+        slices = [prompts[i * size : (i + 1) * size] for i in range(k)]
+        futures = [w.generate.remote(s, n, sampling) for w, s in zip(self.workers, slices) if s]
+        return [group for part in ray.get(futures) for group in part]
+
+    def load_weights(self, version: int, bucket_refs: list) -> list[dict]:
+        """Every worker loads weights `version`; the refs are kept for workers that join later."""
+        self.version, self.bucket_refs = version, bucket_refs
+        return ray.get([w.load_weights.remote(version, bucket_refs) for w in self.workers])
+
+    def versions(self) -> list[int]:
+        return ray.get([w.get_version.remote() for w in self.workers])
+
+    def shutdown(self) -> None:
+        for w in self.workers:
+            ray.kill(w)
+        self.workers = []
