@@ -50,10 +50,16 @@ def build_tiny_model(texts: Iterable[str], out_dir: str | Path, config: TinyMode
 
     platform_compat.apply()
     import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
     config = config or TinyModelConfig()
-    tokenizer = train_tokenizer(texts, config.vocab_size)
+    out_dir = Path(out_dir)
+    trained = train_tokenizer(texts, config.vocab_size)
+    trained.save_pretrained(out_dir)
+    Qwen2Config(vocab_size=len(trained)).save_pretrained(out_dir)
+    # load it back as every consumer (vLLM, the trainer) will: beside a qwen2 config, transformers
+    # picks Qwen2Tokenizer, which adds a token; the embedding must cover it
+    tokenizer = AutoTokenizer.from_pretrained(out_dir)
     model_config = Qwen2Config(
         vocab_size=len(tokenizer),
         hidden_size=config.hidden_size,
@@ -70,8 +76,5 @@ def build_tiny_model(texts: Iterable[str], out_dir: str | Path, config: TinyMode
         torch_dtype="float32",
     )
     torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(model_config)
-    out_dir = Path(out_dir)
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+    Qwen2ForCausalLM(model_config).save_pretrained(out_dir)
     return out_dir

@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from learner.config import LearnerConfig
+from learner.tiny import TinyModelConfig
 from rewards.config import RewardConfig
 from rollout.config import RolloutConfig
 from worlds.config import WorldConfig
@@ -40,7 +41,12 @@ class RunConfig(BaseModel):
     rl_steps: int = Field(100, ge=1, description="GRPO steps in the rl stage")
     prompts_per_step: int = Field(128, ge=1, description="Prompts drawn per RL step (paper text game: 128)")
     mle_epochs: float = Field(1.0, gt=0.0, description="Passes over the training split in the mle stage")
-    mle_lr: float = Field(1e-4, gt=0.0, description="Learning rate of the mle stage")
+    mle_lr: float = Field(1e-3, gt=0.0, description="Learning rate of the mle stage")
+    mle_batch_size: int = Field(32, ge=1, description="Samples per MLE update")
+    checkpoint_every: int = Field(10, ge=1, description="RL steps between checkpoints (the run resumes from the last one)")
+    eval_split: Literal["validation", "test"] = Field("test", description="Split the eval stage scores")
+    eval_max_examples: int | None = Field(None, ge=1, description="Cap on evaluated examples (unset = the whole split)")
+    tiny: TinyModelConfig = Field(default_factory=TinyModelConfig, description="Size of the model built when model='tiny'")
 
 
 class JobConfig(BaseModel):

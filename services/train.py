@@ -1,5 +1,8 @@
 """The job entrypoint: `python -m services.train --config configs/X.yaml key=value ...`.
 
+Runs the configured stages (mle, rl, eval) in a run directory `run.output_dir/run.name` holding the
+resolved config, metrics.jsonl, checkpoints and the exported models. Without a cluster address it
+starts Ray locally on 127.0.0.1; with RAY_ADDRESS (or under `ray job submit`) it attaches.
 `--help` lists every config field with its type, default and description; `--check` validates the
 config (file + overrides) and prints the resolved YAML. Config errors exit with status 2 and name the
 field before anything starts.
@@ -35,15 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(to_yaml(config), end="")
     if args.check:
+        print(to_yaml(config), end="")
         return 0
-    print(
-        "error: the training stages (mle, rl, eval on Ray) are not in this version yet; "
-        "use --check to validate a config",
-        file=sys.stderr,
-    )
-    return 3
+    from services.controller import run_job
+
+    run_job(config)
+    return 0
 
 
 if __name__ == "__main__":
