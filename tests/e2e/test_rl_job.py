@@ -20,7 +20,7 @@ def job(tmp_path, *overrides):
             "world.text_game.builtin_test_rows=8", "run.mle_epochs=0.5", "run.mle_batch_size=16",
             "run.prompts_per_step=4", "rollout.group_size=4", "learner.mini_batch_prompts=2",
             "rollout.num_workers=2", "rollout.cpus_per_worker=0.5", "rewards.num_workers=2",
-            "learner.num_ranks=2", "learner.zero_stage=2", "rollout.sampling.max_new_tokens=48",
+            "learner.num_ranks=2", "learner.cpus_per_rank=1", "learner.zero_stage=2", "rollout.sampling.max_new_tokens=48",
             "rollout.sync_bucket_mb=0.1", *overrides,
         ],
     )
@@ -49,5 +49,5 @@ def test_rl_job_completes_syncs_every_worker_and_resumes(ray_cluster, tmp_path):
     assert model.config.vocab_size >= len(tok)
 
     # a crash after step 3 resumes there: a longer run continues at step 4 from the checkpoint
-    run_job(job(tmp_path, "run.rl_steps=4", "run.stages=[rl]", f"run.model={out['mle']}"))
+    run_job(job(tmp_path, "run.rl_steps=4", "run.stages=[rl]", f"run.model={out['mle']}", "learner.algorithm.kl_in_reward=true"))
     assert [r["step"] for r in records(run_dir, "rl")] == [1, 2, 3, 4]

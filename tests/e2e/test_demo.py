@@ -1,0 +1,30 @@
+"""The demo's orchestration (MLE -> RLVR vs equal-time MLE control -> side-by-side eval) on a few steps.
+The full-size demo (`make demo`) is a benchmark of ~15 minutes; this checks that every part runs."""
+
+import json
+
+import pytest
+
+from services.demo import main
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_runs_end_to_end(ray_cluster, tmp_path, capsys):
+    rc = main([
+        "--config", str(ROOT / "configs" / "tiny_text_game.yaml"),
+        f"run.output_dir={tmp_path}", "run.name=demo", "world.text_game.builtin_train_rows=48",
+        "world.text_game.builtin_test_rows=8", "run.mle_epochs=0.7", "run.mle_batch_size=16", "run.rl_steps=2",
+        "run.prompts_per_step=4", "rollout.group_size=4", "learner.mini_batch_prompts=4",
+        "rollout.sampling.max_new_tokens=32", "run.tiny.vocab_size=512", "run.tiny.hidden_size=64",
+        "run.tiny.num_layers=2", "run.tiny.num_heads=2",
+    ])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "mle_control" in out and "RL reward curve" in out
+    summary = json.loads((tmp_path / "demo" / "demo_summary.json").read_text())
+    assert set(summary["results"]) == {"mle", "mle_control", "rl"}
+    assert all(r["num_samples"] == 8 for r in summary["results"].values())
+    assert [s for s, _ in summary["reward_curve"]] == [1, 2]
+    assert summary["timings_s"]["mle_control"] > 0

@@ -1,0 +1,25 @@
+"""Padding token-id samples for the learner: masks cover exactly the response-predicting positions."""
+
+import torch
+
+from learner.batching import chunks, pad_batch, response_values
+
+
+def test_pad_batch_masks_and_values():
+    samples = [
+        {"prompt_ids": [1, 5, 6], "response_ids": [7, 8], "advantage": 1.5, "old_logprobs": [-0.1, -0.2]},
+        {"prompt_ids": [1, 9], "response_ids": [3], "advantage": -1.0, "old_logprobs": [-0.3]},
+    ]
+    b = pad_batch(samples)
+    assert b["input_ids"].tolist() == [[1, 5, 6, 7, 8], [1, 9, 3, 0, 0]]
+    assert b["attention_mask"].tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]
+    # position t predicts token t+1: rows predict [5,6,7,8] and [9,3,0,0]; the response is 7,8 / 3
+    assert b["targets"].tolist() == [[5, 6, 7, 8], [9, 3, 0, 0]]
+    assert b["mask"].tolist() == [[0, 0, 1, 1], [0, 1, 0, 0]]
+    torch.testing.assert_close(b["old_logprobs"], torch.tensor([[0, 0, -0.1, -0.2], [0, -0.3, 0, 0]]))
+    assert b["advantages"].tolist() == [1.5, -1.0]
+    assert response_values(torch.tensor([0.0, 0.0, 0.5, 0.25]), samples[0]) == [0.5, 0.25]
+
+
+def test_chunks():
+    assert chunks(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
