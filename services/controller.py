@@ -28,13 +28,24 @@ class Encoded:
 
 
 class Run:
-    """Paths and shared state of one job run."""
+    """One job run: its directory (resolved config, metrics, checkpoints, models), world and verifier."""
 
     def __init__(self, cfg: JobConfig):
+        from services.config import to_yaml
+        from worlds.registry import get_world
+
         self.cfg = cfg
         self.dir = Path(cfg.run.output_dir) / cfg.run.name
         self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "config.yaml").write_text(to_yaml(cfg))
         self.metrics_path = self.dir / "metrics.jsonl"
+        self.world = get_world(cfg.world)
+        self.verifier = cfg.rewards.verifier or self.world.verifier
+
+    def split(self, name: str, tokenizer) -> list[Encoded]:
+        """The encoded examples of a split (the eval split capped at run.eval_max_examples)."""
+        data = self.encode(self.world.examples(name), tokenizer)
+        return data if name == "train" else data[: self.cfg.run.eval_max_examples]
 
     def encode(self, examples: list[Example], tokenizer) -> list[Encoded]:
         """Token ids for each example; prompts that leave no room for a response are reported and skipped."""
@@ -51,7 +62,7 @@ class Run:
         return out
 
 
-def prepare_model(run: Run, world) -> str:
+def prepare_model(run: Run) -> str:
     """The starting model: a given Hugging Face folder, or a tiny one built from the train split."""
     if run.cfg.run.model != "tiny":
         if not Path(run.cfg.run.model).is_dir():
@@ -61,7 +72,7 @@ def prepare_model(run: Run, world) -> str:
 
     out = run.dir / "tiny_init"
     if not (out / "config.json").exists():
-        texts = [ex.prompt + " " + ex.answer for ex in world.examples("train")]
+        texts = [ex.prompt + " " + ex.answer for ex in run.world.examples("train")]
         build_tiny_model(texts, out, run.cfg.run.tiny, seed=run.cfg.run.seed)
     return str(out)
 
@@ -97,7 +108,7 @@ def mle_stage(run: Run, model_path: str, data: list[Encoded], name: str = "mle",
         learner.shutdown()
 
 
-def rl_stage(run: Run, model_path: str, data: list[Encoded], verifier: str, tokenizer) -> str:
+def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
     """Synchronous on-policy GRPO; checkpoints every `checkpoint_every` steps and resumes from the last."""
     import torch
 
@@ -113,8 +124,8 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], verifier: str, toke
 
     learner = LearnerGroup(model_path, cfg.learner, temperature=cfg.rollout.sampling.temperature)
     rollout = RolloutPool(model_path, cfg.rollout, seed=cfg.run.seed)
-    rewards = RewardPool(cfg.rewards, verifier)
-    summarize = get_verifier(verifier).summarize
+    rewards = RewardPool(cfg.rewards, run.verifier)
+    summarize = get_verifier(run.verifier).summarize
     log = MetricsLogger(run.metrics_path, "rl")
     ckpt_dir, state_file = run.dir / "checkpoints", run.dir / "checkpoints" / "state.json"
     first_step = 1
@@ -193,7 +204,7 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], verifier: str, toke
             part.shutdown()
 
 
-def evaluate(run: Run, model_path: str, data: list[Encoded], verifier: str, tokenizer, name: str) -> dict:
+def evaluate(run: Run, model_path: str, data: list[Encoded], tokenizer, name: str) -> dict:
     """Greedy predictions of `model_path` on `data`, scored with the world's verifier; saved as JSON."""
     from rewards.score import format_table, score_examples
     from rollout.pool import RolloutPool
@@ -205,7 +216,7 @@ def evaluate(run: Run, model_path: str, data: list[Encoded], verifier: str, toke
     finally:
         pool.shutdown()
     texts = tokenizer.batch_decode([g["responses"][0]["response_ids"] for g in groups], skip_special_tokens=True)
-    summary, records = score_examples([e.example for e in data], {e.example.id: t for e, t in zip(data, texts)}, verifier)
+    summary, records = score_examples([e.example for e in data], {e.example.id: t for e, t in zip(data, texts)}, run.verifier)
     summary = {"model": model_path, **summary}
     (run.dir / f"eval_{name}.json").write_text(json.dumps({"summary": summary, "samples": records}, indent=1))
     print(f"== evaluation of {name} ({len(data)} {cfg.run.eval_split} examples, greedy) ==\n{format_table(summary)}")
@@ -220,26 +231,21 @@ def run_job(cfg: JobConfig) -> dict:
     from transformers import AutoTokenizer
 
     from services.cluster import ray_session
-    from services.config import to_yaml
-    from worlds.registry import get_world
 
     run = Run(cfg)
-    (run.dir / "config.yaml").write_text(to_yaml(cfg))
-    world = get_world(cfg.world)
-    verifier = cfg.rewards.verifier or world.verifier
     outputs: dict = {}
     with ray_session():
-        model_path = prepare_model(run, world)
+        model_path = prepare_model(run)
         tokenizer = AutoTokenizer.from_pretrained(model_path)
-        train = run.encode(world.examples("train"), tokenizer)
+        train = run.split("train", tokenizer)
         for stage in cfg.run.stages:
             t0 = time.perf_counter()
             if stage == "mle":
                 model_path = outputs["mle"] = mle_stage(run, model_path, train)
             elif stage == "rl":
-                model_path = outputs["rl"] = rl_stage(run, model_path, train, verifier, tokenizer)
+                model_path = outputs["rl"] = rl_stage(run, model_path, train, tokenizer)
             elif stage == "eval":
-                data = run.encode(world.examples(cfg.run.eval_split), tokenizer)[: cfg.run.eval_max_examples]
-                outputs["eval"] = evaluate(run, model_path, data, verifier, tokenizer, Path(model_path).name)
+                data = run.split(cfg.run.eval_split, tokenizer)
+                outputs["eval"] = evaluate(run, model_path, data, tokenizer, Path(model_path).name)
             print(f"stage {stage} done in {time.perf_counter() - t0:.1f} s")
     return outputs

@@ -47,30 +47,26 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoTokenizer
 
     from services.cluster import ray_session
-    from worlds.registry import get_world
 
     start = time.perf_counter()
     run = Run(cfg)
-    world = get_world(cfg.world)
-    verifier = cfg.rewards.verifier or world.verifier
     timings: dict[str, float] = {}
     with ray_session():
-        init = prepare_model(run, world)
+        init = prepare_model(run)
         tokenizer = AutoTokenizer.from_pretrained(init)
-        train = run.encode(world.examples("train"), tokenizer)
-        held_out = run.encode(world.examples(cfg.run.eval_split), tokenizer)[: cfg.run.eval_max_examples]
+        train, held_out = run.split("train", tokenizer), run.split(cfg.run.eval_split, tokenizer)
 
         t0 = time.perf_counter()
         mle = mle_stage(run, init, train)
         timings["mle"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        rl = rl_stage(run, mle, train, verifier, tokenizer)
+        rl = rl_stage(run, mle, train, tokenizer)
         timings["rl"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         control = mle_stage(run, mle, train, name="mle_control", time_budget_s=timings["rl"])
         timings["mle_control"] = time.perf_counter() - t0
 
-        results = {name: evaluate(run, path, held_out, verifier, tokenizer, name) for name, path in (("mle", mle), ("mle_control", control), ("rl", rl))}
+        results = {name: evaluate(run, path, held_out, tokenizer, name) for name, path in (("mle", mle), ("mle_control", control), ("rl", rl))}
     timings["total"] = time.perf_counter() - start
 
     print(f"\n== held-out {cfg.run.eval_split} split, {len(held_out)} examples, greedy ==")

@@ -1,5 +1,8 @@
 """Shared test helpers: where the real data lives (../shared/data beside the project)."""
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -8,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 BYTESIZED32_TEST = SHARED_DATA / "bytesized32" / "test.zip"
 BYTESIZED32_RULES = SHARED_DATA / "bytesized32" / "rules"
+SHM = Path("/dev/shm")
 
 
 def require(path: Path) -> Path:
@@ -22,3 +26,20 @@ def bytesized32_rows():
     from worlds.text_game.data import load_rows
 
     return load_rows(require(BYTESIZED32_TEST))
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray cluster bound to 127.0.0.1, stopped (and its temp dir removed) at the end."""
+    import ray
+
+    temp_dir = tempfile.mkdtemp(prefix="rlvr-ray-", dir="/tmp")  # short path: Ray's socket names must fit
+    shm_before = set(os.listdir(SHM)) if SHM.exists() else set()
+    ray.init(num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=temp_dir, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+    shutil.rmtree(temp_dir, ignore_errors=True)
+    # DeepSpeed's CPU ranks leave /dev/shm/deepspeed_* buffers behind: remove the ones this session created
+    for name in set(os.listdir(SHM)) - shm_before if SHM.exists() else ():
+        if name.startswith("deepspeed"):
+            (SHM / name).unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 sampled log-probs equal the learner's recomputed log-probs (fp32, within 1e-3)."""
 
 import pytest
+import ray
 
 from learner.config import LearnerConfig
 from learner.group import LearnerGroup
@@ -30,7 +31,7 @@ def test_sync_makes_every_worker_match_the_learner(ray_cluster, tiny_model):
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     prompts = [tok("Game state: lamp " * k)["input_ids"] for k in (1, 2, 3, 4)]
-    rollout = RolloutPool(tiny_model, RolloutConfig(num_workers=2, cpus_per_worker=0.5, max_model_len=256, sampling={"max_new_tokens": 12}))
+    rollout = RolloutPool(tiny_model, RolloutConfig(num_workers=2, cpus_per_worker=0.4, max_model_len=256, sampling={"max_new_tokens": 12}))
     learner = LearnerGroup(tiny_model, LearnerConfig(num_ranks=2, cpus_per_rank=1, zero_stage=2, lr=5e-2, micro_batch_size=4, algorithm={"kl_coef": 0.0, "entropy_coef": 0.0}))
     try:
         groups = rollout.generate(prompts, n=4)
@@ -49,10 +50,10 @@ def test_sync_makes_every_worker_match_the_learner(ray_cluster, tiny_model):
         info = rollout.load_weights(1, learner.export_weights(bucket_bytes=64 * 1024))
         assert all(i["version"] == 1 and i["tensors"] > 0 for i in info)
         assert rollout.versions() == [1, 1]
+        rollout.resize(3)  # a worker that joins later loads the current weights before it serves
+        assert rollout.versions() == [1, 1, 1]
         # every worker: sample again, compare with the learner's recomputation of the same tokens
         for w in rollout.workers:
-            import ray
-
             fresh = samples_from(ray.get(w.generate.remote(prompts, 4)))
             assert {s["version"] for s in fresh} == {1}
             gap = max_gap(learner.logprobs(fresh), [s["vllm_logprobs"] for s in fresh])
