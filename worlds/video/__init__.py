@@ -1,0 +1,1 @@
+"""Video world: episodes of frames and actions (RLVR-World domain 3)."""
