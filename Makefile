@@ -16,7 +16,7 @@ export VLLM_CACHE_ROOT := $(CACHE)/vllm
 export TORCH_HOME := $(CACHE)/torch
 export HF_HOME := $(CACHE)/huggingface
 
-.PHONY: install test demo clean
+.PHONY: install test demo demo-video bench clean
 
 install: $(STAMP)
 
@@ -37,6 +37,14 @@ test: $(STAMP)
 # The main job on the embedded default: tiny model, MLE -> RLVR vs an equal-time MLE control (runs/tiny_text_game/).
 demo: $(STAMP)
 	$(PY) -m services.demo --config configs/tiny_text_game.yaml $(ARGS)
+
+# The video world model: PushT episodes -> frame tokenizer -> MLE -> RLVR -> held-out eval (runs/tiny_video/).
+demo-video: $(STAMP)
+	$(PY) -m services.train --config configs/tiny_video.yaml $(ARGS)
+
+# Benchmarks: each prints a ratio against a baseline measured in the same run.
+bench: $(STAMP)
+	$(PY) bench/reward_throughput.py $(ARGS)
 
 clean:
 	rm -rf $(CACHE) runs

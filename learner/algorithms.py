@@ -143,6 +143,15 @@ def entropy_from_logits(logits: Tensor) -> Tensor:
     return -(logp.exp() * logp).sum(-1)
 
 
+def restrict_logits(logits: Tensor, allowed: Tensor, mask: Tensor) -> Tensor:
+    """Logits [B, T, V] with every token outside its sample's id range allowed[b] = [lo, hi) pushed to the
+    dtype's minimum at the positions where mask [B, T] > 0: the distribution the rollout sampled from
+    when it was restricted to that range (vLLM's allowed_token_ids). Finite, so entropies stay defined."""
+    ids = torch.arange(logits.shape[-1], device=logits.device)
+    outside = (ids < allowed[:, :1]) | (ids >= allowed[:, 1:])  # [B, V]
+    return logits.masked_fill(outside[:, None, :] & (mask[..., None] > 0), torch.finfo(logits.dtype).min)
+
+
 def token_logprobs(logits: Tensor, tokens: Tensor) -> Tensor:
     """log p(token) under `logits`, gathered per position: [batch, seq, vocab] x [batch, seq] -> [batch, seq]."""
     return torch.log_softmax(logits.float(), dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)

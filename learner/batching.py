@@ -1,9 +1,12 @@
 """Turning token-id samples into padded tensors for the learner (no model, no Ray).
 
-A sample is a dict with `prompt_ids` and `response_ids` (lists of ints) and, for GRPO, `advantage`
-(float) and optionally `old_logprobs` / `ref_logprobs` (one float per response token). Sequences
-are right-padded; position t of the shifted tensors predicts token t + 1, and `mask` marks the
-positions that predict response tokens (prompt and padding excluded).
+A sample is a dict with `prompt_ids` and `response_ids` (lists of ints), optionally `loss_mask`
+(one 0/1 per response token: 0 for tokens that were given, not generated, e.g. the true actions
+of an interactive video rollout), optionally `allowed` ([lo, hi): the token-id range its trained
+tokens were sampled from), and, for GRPO, `advantage` (float) and optionally
+`old_logprobs` / `ref_logprobs` (one float per response token). Sequences are right-padded;
+position t of the shifted tensors predicts token t + 1, and `mask` marks the positions that predict
+trained response tokens (prompt, given tokens and padding excluded).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ PAD_ID = 0
 
 
 def pad_batch(samples: list[dict]) -> dict[str, torch.Tensor]:
-    """input_ids / attention_mask [B, L]; targets / mask [B, L-1] (shifted); advantages [B]; logprob rows [B, L-1]."""
+    """input_ids / attention_mask [B, L]; targets / mask [B, L-1] (shifted); advantages [B]; logprob rows [B, L-1];
+    allowed [B, 2] when any sample has a range (the others get all ids)."""
     lengths = [len(s["prompt_ids"]) + len(s["response_ids"]) for s in samples]
     width = max(lengths)
     input_ids = torch.full((len(samples), width), PAD_ID, dtype=torch.long)
@@ -27,10 +31,12 @@ def pad_batch(samples: list[dict]) -> dict[str, torch.Tensor]:
         input_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         attention[i, : len(ids)] = 1
         start, end = len(prompt) - 1, len(ids) - 1  # shifted positions that predict the response tokens
-        mask[i, start:end] = 1.0
+        mask[i, start:end] = torch.tensor(s["loss_mask"], dtype=torch.float32) if "loss_mask" in s else 1.0
         for key, row in rows.items():
             row[i, start:end] = torch.tensor(s[key], dtype=torch.float32)
     batch = {"input_ids": input_ids, "attention_mask": attention, "targets": input_ids[:, 1:], "mask": mask, **rows}
+    if any("allowed" in s for s in samples):
+        batch["allowed"] = torch.tensor([list(s.get("allowed", (0, 2**62))) for s in samples], dtype=torch.long)
     if "advantage" in samples[0]:
         batch["advantages"] = torch.tensor([float(s["advantage"]) for s in samples])
     return batch
@@ -40,6 +46,11 @@ def response_values(row: torch.Tensor, sample: dict) -> list[float]:
     """The per-response-token values of one shifted row (inverse of the padding above)."""
     start = len(sample["prompt_ids"]) - 1
     return row[start : start + len(sample["response_ids"])].tolist()
+
+
+def loss_tokens(sample: dict) -> int:
+    """Response tokens a sample is trained on."""
+    return int(sum(sample["loss_mask"])) if "loss_mask" in sample else len(sample["response_ids"])
 
 
 def chunks(items: list, size: int) -> list[list]:

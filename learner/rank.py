@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from learner.batching import chunks, pad_batch, response_values
+from learner.batching import chunks, loss_tokens, pad_batch, response_values
 from learner.config import LearnerConfig
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
@@ -59,12 +59,21 @@ class LearnerRank:
 
     # ---- forward passes ---------------------------------------------------------------------
 
+    def _logits(self, model, batch: dict):
+        """Shifted logits [B, L-1, V]; at trained positions restricted to the sample's allowed id range, if any."""
+        from learner.algorithms import restrict_logits
+
+        ids, attn = batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
+        logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1].float()
+        if "allowed" in batch:
+            logits = restrict_logits(logits, batch["allowed"].to(self.device), batch["mask"].to(self.device))
+        return logits
+
     def _forward(self, model, batch: dict, with_entropy: bool = False):
         """Per-token log-probs (and entropies) of the shifted targets under `model`."""
         from learner.algorithms import entropy_from_logits, token_logprobs
 
-        ids, attn = batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
-        logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1].float() / self.temperature
+        logits = self._logits(model, batch) / self.temperature
         targets = batch["targets"].to(self.device)
         return token_logprobs(logits, targets), (entropy_from_logits(logits) if with_entropy else None)
 
@@ -90,14 +99,14 @@ class LearnerRank:
         """
         if not samples:
             raise ValueError("a rank needs at least one sample per mini-batch")
-        total_tokens = sum(len(s["response_ids"]) for s in samples) or 1
+        total_tokens = sum(loss_tokens(s) for s in samples) or 1
         parts = chunks(samples, self.cfg.micro_batch_size)
         sums: dict[str, float] = {}
         for i, part in enumerate(parts):
             self.engine.set_gradient_accumulation_boundary(i == len(parts) - 1)
             batch = pad_batch(part)
             loss, metrics = loss_fn(batch)
-            share = sum(len(s["response_ids"]) for s in part) / total_tokens
+            share = sum(loss_tokens(s) for s in part) / total_tokens
             self.engine.backward(loss * share, scale_wrt_gas=False)
             for key, value in metrics.items():
                 sums[key] = sums.get(key, 0.0) + float(value) * share
@@ -138,8 +147,7 @@ class LearnerRank:
         from learner.algorithms import mle_loss
 
         def loss_fn(batch):
-            logits = self.engine(input_ids=batch["input_ids"].to(self.device), attention_mask=batch["attention_mask"].to(self.device)).logits[:, :-1]
-            loss = mle_loss(logits, batch["targets"].to(self.device), batch["mask"].to(self.device))
+            loss = mle_loss(self._logits(self.engine, batch), batch["targets"].to(self.device), batch["mask"].to(self.device))
             return loss, {"mle_loss": loss.detach()}
 
         return self._step(samples, loss_fn)

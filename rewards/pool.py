@@ -16,37 +16,41 @@ from rewards.config import RewardConfig
 from rewards.registry import get_verifier
 from rewards.types import RewardResult
 
-FLOOR_REWARD = 0.0
 
 
 class RewardWorker:
-    def __init__(self, verifier: str):
+    def __init__(self, verifier: str, threads: int = 1):
+        import torch
+
+        torch.set_num_threads(threads)  # heavy verifiers (video: decoder + LPIPS) use what the worker reserved
         self.verifier = get_verifier(verifier)
 
-    def score(self, predictions: list[str], references: list) -> list[RewardResult]:
+    def score(self, predictions: list, references: list) -> list[RewardResult]:
         out = []
         for prediction, reference in zip(predictions, references):
             try:
                 out.append(self.verifier.score(prediction, reference))
             except Exception as err:  # a verifier bug must not lose the batch
-                out.append(RewardResult(FLOOR_REWARD, {}, f"verifier_exception: {type(err).__name__}: {err}"[:300]))
+                out.append(RewardResult(self.verifier.floor, {}, f"verifier_exception: {type(err).__name__}: {err}"[:300]))
         return out
 
 
 class RewardPool:
-    def __init__(self, config: RewardConfig, verifier: str, cpus_per_worker: float = 0.25):
+    def __init__(self, config: RewardConfig, verifier: str):
         self.cfg, self.verifier = config, verifier
-        self.actor = ray.remote(num_cpus=cpus_per_worker)(RewardWorker)
-        self.workers = [self.actor.remote(verifier) for _ in range(config.num_workers)]
+        self.floor = get_verifier(verifier).floor
+        self.actor = ray.remote(num_cpus=config.cpus_per_worker)(RewardWorker)
+        self.threads = max(1, int(config.cpus_per_worker))
+        self.workers = [self.actor.remote(verifier, self.threads) for _ in range(config.num_workers)]
         self.timeouts = 0  # batches cut off so far
         self.restarts = 0  # workers replaced so far
 
     def _replace(self, index: int) -> None:
         ray.kill(self.workers[index])
-        self.workers[index] = self.actor.remote(self.verifier)
+        self.workers[index] = self.actor.remote(self.verifier, self.threads)
         self.restarts += 1
 
-    def score(self, predictions: list[str], references: list) -> list[RewardResult]:
+    def score(self, predictions: list, references: list) -> list[RewardResult]:
         """Results in input order; at most one batch in flight per worker, each with its own deadline."""
         size = self.cfg.batch_size
         queue = list(range(0, len(predictions), size))  # batch start offsets
@@ -69,7 +73,7 @@ class RewardPool:
                 if time.monotonic() - began >= self.cfg.timeout_s:
                     del in_flight[ref]
                     count = min(size, len(predictions) - start)
-                    results[start : start + count] = [RewardResult(FLOOR_REWARD, {}, "timeout") for _ in range(count)]
+                    results[start : start + count] = [RewardResult(self.floor, {}, "timeout") for _ in range(count)]
                     self.timeouts += 1
                     self._replace(w)
                     idle.append(w)

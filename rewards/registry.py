@@ -1,8 +1,9 @@
 """Verifiers by name: built-in domains register themselves; users name their own as `module:function`.
 
 A verifier scores one model output against the reference its world provides:
-`score(prediction: str, reference) -> RewardResult` (a plain float is accepted from user
-functions), and `summarize(results) -> dict` turns per-sample results into the domain's table.
+`score(prediction, reference) -> RewardResult` (a plain float is accepted from user functions),
+where the prediction is the response text (text worlds) or its token ids (token worlds, e.g. video),
+and `summarize(results) -> dict` turns per-sample results into the domain's table.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ class Verifier:
     """A named scorer and the summary of its results."""
 
     name: str
-    score: Callable[[str, Any], RewardResult]
+    score: Callable[[Any, Any], RewardResult]
     summarize: Callable[[list[RewardResult]], dict[str, float]] = mean_summary
+    floor: float = 0.0  # the reward of a prediction that cannot be scored (malformed, timed out)
 
 
 VERIFIERS: dict[str, Verifier] = {}
@@ -50,6 +52,7 @@ def _as_result(value: Any) -> RewardResult:
 def get_verifier(name: str) -> Verifier:
     """A registered verifier by name, or a user function given as `package.module:function`."""
     import rewards.text_game  # noqa: F401  (registers the built-in verifiers)
+    import rewards.video  # noqa: F401
 
     if name in VERIFIERS:
         return VERIFIERS[name]

@@ -73,6 +73,17 @@ def format_table(summary: dict) -> str:
     return "\n".join(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}" for k, v in summary.items())
 
 
+def format_side_by_side(summaries: dict[str, dict]) -> str:
+    """One row per numeric metric, one column per model."""
+    names = list(summaries)
+    keys = [k for k, v in summaries[names[0]].items() if isinstance(v, (int, float))]
+    width = max(len(k) for k in keys)
+    lines = [f"{'':<{width}}" + "".join(f"{n:>14}" for n in names)]
+    for key in keys:
+        lines.append(f"{key:<{width}}" + "".join(f"{summaries[n].get(key, float('nan')):>14.4f}" for n in names))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rewards", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)

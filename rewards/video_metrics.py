@@ -1,5 +1,5 @@
-"""Frame-prediction metrics (PAPER.md domain 3): MSE, PSNR, SSIM (torchmetrics), LPIPS, the reward
--(L1 + LPIPS), and the repetition rate of multi-step rollouts.
+"""Frame-prediction metrics (PAPER.md domain 3): MSE, PSNR, SSIM (torchmetrics), LPIPS and the reward
+-(L1 + LPIPS). (The multi-step repetition rate is a per-rollout token check in rewards/video.py.)
 
 Frames are float tensors [N, 3, H, W] in [0, 1]; LPIPS takes them mapped to [-1, 1].
 """
@@ -27,8 +27,3 @@ def frame_metrics(pred: torch.Tensor, target: torch.Tensor, lpips_model=None) ->
         out["reward"] = -(out["l1"] + out["lpips"])
     return out
 
-
-def repetition_rate(rollouts: list[list[list[int]]]) -> float:
-    """Share of multi-step rollouts whose last two generated frames are token-identical."""
-    judged = [r for r in rollouts if len(r) >= 2]
-    return sum(r[-1] == r[-2] for r in judged) / len(judged) if judged else 0.0

@@ -36,12 +36,15 @@ class RolloutPool:
             ray.get([w.get_version.remote() for w in new])
         self.workers += new
 
-    def generate(self, prompts: list[list[int]], n: int, sampling: dict | None = None) -> list[dict]:
-        """Groups for every prompt, in input order; prompts are dealt to workers in contiguous slices."""
+    def generate(self, prompts: list[list[int]], n: int, sampling: dict | None = None, plans: list[dict] | None = None) -> list[dict]:
+        """Groups for every prompt, in input order; prompts (and their plans) are dealt to workers in contiguous slices."""
         k = len(self.workers)
         size = -(-len(prompts) // k)
-        slices = [prompts[i * size : (i + 1) * size] for i in range(k)]
-        futures = [w.generate.remote(s, n, sampling) for w, s in zip(self.workers, slices) if s]
+        futures = [
+            w.generate.remote(prompts[i * size : (i + 1) * size], n, sampling, plans[i * size : (i + 1) * size] if plans else None)
+            for i, w in enumerate(self.workers)
+            if prompts[i * size : (i + 1) * size]
+        ]
         return [group for part in ray.get(futures) for group in part]
 
     def load_weights(self, version: int, bucket_refs: list) -> list[dict]:

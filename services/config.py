@@ -46,6 +46,9 @@ class RunConfig(BaseModel):
     checkpoint_every: int = Field(10, ge=1, description="RL steps between checkpoints (the run resumes from the last one)")
     eval_split: Literal["validation", "test"] = Field("test", description="Split the eval stage scores")
     eval_max_examples: int | None = Field(None, ge=1, description="Cap on evaluated examples (unset = the whole split)")
+    eval_modes: list[Literal["greedy", "sampled"]] = Field(default_factory=lambda: ["greedy"], min_length=1, description="Decodings the eval stage scores each model with (sampled: as the paper's video eval)")
+    eval_temperature: float = Field(1.0, gt=0.0, description="Temperature of the 'sampled' eval mode (paper video eval: 1.0)")
+    eval_top_k: int = Field(100, ge=-1, description="Top-k of the 'sampled' eval mode (paper video eval: 100; -1 = off)")
     tiny: TinyModelConfig = Field(default_factory=TinyModelConfig, description="Size of the model built when model='tiny'")
 
 

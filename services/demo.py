@@ -16,10 +16,9 @@ import json
 import sys
 import time
 
+from rewards.score import format_side_by_side
 from services.config import ConfigError, load_config
-from services.controller import Run, evaluate, mle_stage, prepare_model, rl_stage
-
-COLUMNS = ("accuracy_unchanged", "accuracy_changed", "accuracy_overall", "reward_mean", "parse_failure_rate")
+from services.controller import Run, evaluate, load_tokenizer, mle_stage, prepare_model, rl_stage
 
 
 def reward_curve(run: Run, width: int = 10) -> list[tuple[int, float]]:
@@ -44,8 +43,6 @@ def main(argv: list[str] | None = None) -> int:
     import platform_compat
 
     platform_compat.apply()
-    from transformers import AutoTokenizer
-
     from services.cluster import ray_session
 
     start = time.perf_counter()
@@ -53,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     timings: dict[str, float] = {}
     with ray_session():
         init = prepare_model(run)
-        tokenizer = AutoTokenizer.from_pretrained(init)
+        tokenizer = load_tokenizer(init)
         train, held_out = run.split("train", tokenizer), run.split(cfg.run.eval_split, tokenizer)
 
         t0 = time.perf_counter()
@@ -66,13 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         control = mle_stage(run, mle, train, name="mle_control", time_budget_s=timings["rl"])
         timings["mle_control"] = time.perf_counter() - t0
 
-        results = {name: evaluate(run, path, held_out, tokenizer, name) for name, path in (("mle", mle), ("mle_control", control), ("rl", rl))}
+        results = evaluate(run, {"mle": mle, "mle_control": control, "rl": rl}, held_out, tokenizer)
     timings["total"] = time.perf_counter() - start
 
-    print(f"\n== held-out {cfg.run.eval_split} split, {len(held_out)} examples, greedy ==")
-    print(f"{'model':<12}" + "".join(f"{c:>20}" for c in COLUMNS))
-    for name, summary in results.items():
-        print(f"{name:<12}" + "".join(f"{summary[c]:>20.4f}" for c in COLUMNS))
+    print(f"\n== held-out {cfg.run.eval_split} split, {len(held_out)} examples, greedy ==\n{format_side_by_side(results)}")
     print("\nRL reward curve (step: mean reward): " + "  ".join(f"{s}: {r:.3f}" for s, r in reward_curve(run)))
     print("wall time (s): " + "  ".join(f"{k}={v:.0f}" for k, v in timings.items()))
     (run.dir / "demo_summary.json").write_text(json.dumps({"results": results, "timings_s": timings, "reward_curve": reward_curve(run, 1000)}, indent=1))

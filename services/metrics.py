@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-PROGRESS_KEYS = ("mle_loss", "reward_mean", "accuracy_overall", "kl", "clip_frac", "time/step")
+PROGRESS_KEYS = ("mle_loss", "reward_mean", "accuracy_overall", "lpips", "invalid_rate", "kl", "clip_frac", "time/step")
 
 
 class MetricsLogger:

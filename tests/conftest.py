@@ -43,3 +43,24 @@ def ray_cluster():
     for name in set(os.listdir(SHM)) - shm_before if SHM.exists() else ():
         if name.startswith("deepspeed"):
             (SHM / name).unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def metaworld_frames():
+    """(train, held-out) uint8 frames of real Metaworld demos: 19 demos for training, the last one held out."""
+    import numpy as np
+
+    from worlds.video.episodes import load_metaworld_demo
+
+    demos = sorted(require(SHARED_DATA / "video" / "metaworld").glob("*.npz"))
+    train = np.concatenate([load_metaworld_demo(d, 0).frames[::4] for d in demos[:-1]])
+    return train, load_metaworld_demo(demos[-1], 0).frames[::10]
+
+
+@pytest.fixture(scope="session")
+def metaworld_tokenizer(metaworld_frames):
+    """An FSQ frame tokenizer (paper levels 7,5,5,5,5) trained on CPU for 300 steps (~35 s) on real frames."""
+    from worlds.config import FrameTokenizerConfig
+    from worlds.video.tokenizer import train_frame_tokenizer
+
+    return train_frame_tokenizer(metaworld_frames[0], FrameTokenizerConfig(channels=32), steps=300, batch_size=32)

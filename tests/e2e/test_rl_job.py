@@ -40,7 +40,7 @@ def test_rl_job_completes_syncs_every_worker_and_resumes(ray_cluster, tmp_path):
         assert r["rollout_min_version"] == r["weights_version"] == r["step"]  # every worker on the newest weights
         assert {"reward_mean", "reward_std", "accuracy_overall", "kl", "clip_frac", "grad_norm"} <= set(r)
     assert (run_dir / "config.yaml").exists() and (run_dir / "checkpoints" / "step2").is_dir()
-    assert out["eval"]["num_samples"] == 8  # the exported RL model served by vLLM and scored
+    assert out["eval"]["rl"]["num_samples"] == out["eval"]["mle"]["num_samples"] == 8  # both exported models served by vLLM and scored
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -164,3 +164,18 @@ def test_every_variant_selectable_by_name():
             loss, _ = alg.grpo_loss(logp, logp, t([1.0, -1.0]), torch.ones(2, 3), ref_logprobs=logp - 0.1,
                                     kl_coef=0.01, kl_estimator=kl, aggregation=agg)
             assert torch.isfinite(loss)
+
+
+def test_restrict_logits_to_an_id_range_at_trained_positions():
+    from learner.algorithms import restrict_logits
+
+    logits = torch.zeros(2, 2, 4)
+    mask = torch.tensor([[0.0, 1.0], [1.0, 1.0]])
+    out = restrict_logits(logits, torch.tensor([[0, 2], [1, 4]]), mask)
+    low = torch.finfo(torch.float32).min
+    assert out[0, 0].tolist() == [0, 0, 0, 0]  # an untrained position (prompt / given token) is untouched
+    assert out[0, 1].tolist() == [0, 0, low, low] and out[1, 0].tolist() == [low, 0, 0, 0]
+    # over the 2 (resp. 3) allowed ids the distribution is uniform, and entropy stays finite
+    assert torch.log_softmax(out, -1)[0, 1, 0].item() == pytest.approx(math.log(0.5))
+    assert torch.log_softmax(out, -1)[1, 1, 3].item() == pytest.approx(math.log(1 / 3))
+    assert alg.entropy_from_logits(out)[1, 1].item() == pytest.approx(math.log(3))

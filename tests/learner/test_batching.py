@@ -2,7 +2,7 @@
 
 import torch
 
-from learner.batching import chunks, pad_batch, response_values
+from learner.batching import chunks, loss_tokens, pad_batch, response_values
 
 
 def test_pad_batch_masks_and_values():
@@ -23,3 +23,18 @@ def test_pad_batch_masks_and_values():
 
 def test_chunks():
     assert chunks(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
+
+
+def test_loss_mask_excludes_given_tokens():
+    # an interactive rollout: generated 7, given 8 (an action), generated 9
+    sample = {"prompt_ids": [1, 5], "response_ids": [7, 8, 9], "loss_mask": [1, 0, 1]}
+    b = pad_batch([sample, {"prompt_ids": [1, 5], "response_ids": [7]}])
+    assert b["targets"].tolist() == [[5, 7, 8, 9], [5, 7, 0, 0]]
+    assert b["mask"].tolist() == [[0, 1, 0, 1], [0, 1, 0, 0]]
+    assert loss_tokens(sample) == 2 and loss_tokens({"prompt_ids": [1], "response_ids": [4, 4]}) == 2
+
+
+def test_allowed_ranges_travel_with_the_batch():
+    b = pad_batch([{"prompt_ids": [1], "response_ids": [2], "allowed": [0, 10]}, {"prompt_ids": [1], "response_ids": [3]}])
+    assert b["allowed"].tolist() == [[0, 10], [0, 2**62]]  # a sample without a range may use every id
+    assert "allowed" not in pad_batch([{"prompt_ids": [1], "response_ids": [2]}])

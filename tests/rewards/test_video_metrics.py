@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from rewards.video_metrics import frame_metrics, repetition_rate
+from rewards.video_metrics import frame_metrics
 from tests.conftest import SHARED_DATA, require
 
 
@@ -22,12 +22,6 @@ def test_hand_computed_mse_psnr_l1_ssim():
     assert m["ssim"][0].item() == pytest.approx(1.0, abs=1e-6) and m["ssim"][1].item() < 1.0
     with pytest.raises(ValueError, match="must both be"):
         frame_metrics(pred[0], target[0])
-
-
-def test_repetition_rate():
-    rollouts = [[[1, 2], [1, 2]], [[1, 2], [3, 4]], [[5, 6], [7, 8], [7, 8]], [[9, 9]]]
-    assert repetition_rate(rollouts) == pytest.approx(2 / 3)  # the one-frame rollout is not judged
-    assert repetition_rate([]) == 0.0
 
 
 def test_reward_is_minus_l1_plus_lpips_on_real_frames():

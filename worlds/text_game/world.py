@@ -39,7 +39,9 @@ class TextGameWorld:
 
     verifier = "text_game"
 
-    def __init__(self, config: WorldConfig):
+    vocab_size = None  # a text world: the model's own tokenizer encodes it
+
+    def __init__(self, config: WorldConfig, workdir: str | None = None):
         self.config = config
         self.cfg = config.text_game
         self._rules = load_rules(self.cfg.rules_dir) if self.cfg.rules_dir else None

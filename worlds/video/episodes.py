@@ -84,3 +84,12 @@ def load_metaworld_demo(path: str | Path, camera: int = 0) -> Episode:
             raise EpisodeError(f"{path}: camera must be in [0, {obs.shape[1] // 3}), got {camera}")
         frames = np.ascontiguousarray(obs[:, 3 * camera : 3 * camera + 3].transpose(0, 2, 3, 1))
         return Episode(f"{path}#camera{camera}", frames, data["action"].astype(np.float32))
+
+
+def resize_frames(frames: np.ndarray, size: list[int] | tuple[int, int]) -> np.ndarray:
+    """uint8 frames [T, H, W, 3] resized (area-averaged) to [T, size[0], size[1], 3]; a no-op at that size."""
+    if list(frames.shape[1:3]) == list(size):
+        return frames
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(f).resize((size[1], size[0]), Image.Resampling.BOX)) for f in frames])

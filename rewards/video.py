@@ -1,0 +1,101 @@
+"""Verifier for video prediction (RLVR-World domain 3): decode predicted frame tokens, score the frames.
+
+The prediction is the response's token ids: H frames of k tokens, with the A given action tokens
+between consecutive frames (worlds/video/world.py). The frozen frame tokenizer decodes the frames;
+the reward is -(L1 + LPIPS) against the true frames, averaged over the H frames (PAPER.md). The
+tokenizer and the LPIPS network are loaded once per process (per reward worker) and cached.
+
+A prediction of the wrong length or with a token outside the frame codebook gets the floor reward
+(FLOOR_REWARD, below any decodable frame's score: L1 <= 1 and LPIPS rarely exceeds 1) with the error
+kind `wrong_length` / `invalid_token`; it is counted, never raised.
+Metrics per sample (means over frames): mse, psnr, ssim, l1, lpips, and `repeated` (multi-step: the
+last two generated frames are token-identical); `summarize` gives the paper's video table.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from rewards.registry import Verifier, register_verifier
+from rewards.types import RewardResult
+
+FLOOR_REWARD = -2.0
+METRICS = ("mse", "psnr", "ssim", "l1", "lpips")
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer(path: str):
+    from worlds.video.tokenizer import FrameTokenizer
+
+    return FrameTokenizer.load(path)
+
+
+@functools.lru_cache(maxsize=2)
+def _lpips(net: str):
+    from rewards.lpips_metric import load_lpips
+
+    return load_lpips(net)
+
+
+def frame_tokens(response, tokens_per_frame: int, action_tokens: int, horizon: int, codebook_size: int) -> tuple[np.ndarray | None, str | None]:
+    """(tokens [H, k], None) for a well-formed response, else (None, error kind)."""
+    k, A = tokens_per_frame, action_tokens
+    ids = list(response) if isinstance(response, (list, tuple, np.ndarray)) else []
+    if len(ids) != horizon * k + (horizon - 1) * A:
+        return None, "wrong_length"
+    frames = np.array([ids[i * (k + A) : i * (k + A) + k] for i in range(horizon)], dtype=np.int64)
+    if frames.min() < 0 or frames.max() >= codebook_size:
+        return None, "invalid_token"
+    return frames, None
+
+
+def frames_from_response(response, tokenizer, tokens_per_frame: int, action_tokens: int, horizon: int) -> np.ndarray | None:
+    """The decoded frames as uint8 [H, h, w, 3], or None for an invalid response."""
+    tokens, error = frame_tokens(response, tokens_per_frame, action_tokens, horizon, tokenizer.codebook_size)
+    if error:
+        return None
+    return (tokenizer.decode(tokens).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+
+
+def score(prediction, reference: dict) -> RewardResult:
+    """Score predicted tokens against reference {frames, tokenizer, tokens_per_frame, action_tokens, lpips_net}."""
+    import torch
+
+    from rewards.video_metrics import frame_metrics
+
+    truth = reference["frames"]
+    tokenizer = _tokenizer(reference["tokenizer"])
+    tokens, error = frame_tokens(prediction, reference["tokens_per_frame"], reference["action_tokens"], len(truth), tokenizer.codebook_size)
+    if error:
+        return RewardResult(FLOOR_REWARD, {"valid": 0.0}, error)
+    with torch.no_grad():
+        target = torch.tensor(truth).permute(0, 3, 1, 2).float() / 255  # a copy: arrays from Ray are read-only
+        m = frame_metrics(tokenizer.decode(tokens), target, _lpips(reference["lpips_net"]))
+    metrics = {k: float(m[k].mean()) for k in METRICS}
+    metrics["valid"] = 1.0
+    if len(tokens) >= 2:
+        metrics["repeated"] = float(np.array_equal(tokens[-1], tokens[-2]))
+    return RewardResult(float(m["reward"].mean()), metrics)
+
+
+def summarize(results: list[RewardResult]) -> dict[str, float]:
+    """The paper's video columns over the valid predictions (LPIPS also x100), the multi-step
+    repetition rate, the mean reward over all predictions and the invalid rate with error counts.
+    A metric with no valid prediction to average is nan."""
+    valid = [r for r in results if r.error is None]
+    n = max(len(results), 1)
+    summary: dict[str, float] = {"num_samples": len(results), "reward_mean": sum(r.reward for r in results) / n}
+    for key in METRICS:
+        summary[key] = sum(r.metrics[key] for r in valid) / len(valid) if valid else float("nan")
+    summary["lpips_x100"] = 100 * summary["lpips"]
+    judged = [r.metrics["repeated"] for r in valid if "repeated" in r.metrics]
+    summary["repetition_rate"] = sum(judged) / len(judged) if judged else float("nan")  # nan: single-step, or nothing valid
+    summary["invalid_rate"] = (len(results) - len(valid)) / n
+    for kind in sorted({r.error for r in results if r.error}):
+        summary[f"errors/{kind}"] = sum(r.error == kind for r in results)
+    return summary
+
+
+register_verifier(Verifier("video", score, summarize, floor=FLOOR_REWARD))
