@@ -30,6 +30,7 @@ def ray_session(num_cpus: int | None = None):
         dashboard_host="127.0.0.1",
         include_dashboard=False,
         _temp_dir=temp_dir,
+        runtime_env={"env_vars": {"TMPDIR": temp_dir}},  # workers' temp files (vLLM's dist-init files) are removed with it
     )
     try:
         yield "local"
