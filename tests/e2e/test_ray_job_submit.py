@@ -39,8 +39,9 @@ def job_api(url, seconds=90):
 
 
 def test_ray_job_submit_succeeds(tmp_path):
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}  # Ray's token auth, on for the head and every client
     temp_dir = tempfile.mkdtemp(prefix="rlvr-head-", dir="/tmp")
+    # Ray's token auth, on for the head and every client; the cluster's temp files (vLLM's) go to its temp dir
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "TMPDIR": temp_dir}
     port, dash = free_port(), free_port()
     head = subprocess.Popen(
         [BIN / "ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",

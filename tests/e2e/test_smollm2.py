@@ -18,7 +18,10 @@ def smollm2(tmp_path_factory):
     return import_gguf(smollm2_gguf(), tmp_path_factory.mktemp("smollm2"))
 
 
-def test_transformers_and_vllm_generate_paris(smollm2):
+def test_transformers_and_vllm_generate_paris(smollm2, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the in-process engine's dist-init file lands here
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(smollm2)
