@@ -81,7 +81,7 @@ class RolloutWorker:
         responses = [[{"response_ids": [], "logprobs": [], "mask": [], "finish_reason": "length"} for _ in range(n)] for _ in prompts]
         for r in range(max(len(p["append"]) for p in plans) + 1):
             live = [(i, j) for i, plan in enumerate(plans) if r <= len(plan["append"]) for j in range(n)]
-            requests, params = [], []
+            requests, params, cache = [], [], {}
             for i, j in live:
                 resp, plan = responses[i][j], plans[i]
                 if r > 0:
@@ -91,8 +91,11 @@ class RolloutWorker:
                     resp["mask"] += [0] * len(given)
                 requests.append(TokensPrompt(prompt_token_ids=list(prompts[i]) + resp["response_ids"]))
                 # a segment has a fixed length: the model's end-of-sequence token does not end it
-                allowed = {"allowed_token_ids": list(range(*plan["allowed"]))} if plan.get("allowed") else {}
-                params.append(self._params(1, sampling, max_tokens=plan["generate"], ignore_eos=True, **allowed))
+                key = (plan["generate"], tuple(plan.get("allowed") or ()))
+                if key not in cache:
+                    allowed = {"allowed_token_ids": list(range(*key[1]))} if key[1] else {}
+                    cache[key] = self._params(1, sampling, max_tokens=key[0], ignore_eos=True, **allowed)
+                params.append(cache[key])
             for (i, j), out in zip(live, self.llm.generate(requests, params, use_tqdm=False)):
                 completion = out.outputs[0]
                 resp = responses[i][j]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +34,28 @@ class FrameTokenizerConfig(BaseModel):
     image_size: list[int] = Field(default_factory=lambda: [64, 64], min_length=2, max_length=2, description="Frame [height, width] in pixels; frames are resized to it")
     downsample: int = Field(3, ge=1, le=5, description="Stride-2 stages: the token grid is image_size / 2**downsample")
     channels: int = Field(64, ge=8, description="Width of the convolutional encoder / decoder")
+
+    @property
+    def codebook_size(self) -> int:
+        return math.prod(self.levels)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Token rows and columns per frame."""
+        h, w = self.image_size
+        return h // 2**self.downsample, w // 2**self.downsample
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+    @classmethod
+    def read(cls, directory: str | Path) -> "FrameTokenizerConfig":
+        """The config of a saved tokenizer folder (config.json + tokenizer.pt)."""
+        directory = Path(directory)
+        if not (directory / "tokenizer.pt").exists() or not (directory / "config.json").exists():
+            raise FileNotFoundError(f"no frame tokenizer in {directory} (expected config.json and tokenizer.pt)")
+        return cls.model_validate_json((directory / "config.json").read_text())
 
 
 class VideoConfig(BaseModel):

@@ -8,8 +8,6 @@ reconstruction loss; saved as a folder (`config.json` + `tokenizer.pt`) next to 
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -37,17 +35,15 @@ class FrameTokenizer(nn.Module):
 
     @property
     def codebook_size(self) -> int:
-        return math.prod(self.config.levels)
+        return self.config.codebook_size
 
     @property
     def grid(self) -> tuple[int, int]:
-        """Token rows and columns per frame."""
-        h, w = self.config.image_size
-        return h // 2**self.config.downsample, w // 2**self.config.downsample
+        return self.config.grid
 
     @property
     def tokens_per_frame(self) -> int:
-        return self.grid[0] * self.grid[1]
+        return self.config.tokens_per_frame
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """images [N, 3, H, W] in [0, 1] -> (reconstruction, unclamped, token grid [N, h, w]).
@@ -88,11 +84,8 @@ class FrameTokenizer(nn.Module):
 
     @classmethod
     def load(cls, directory: str | Path) -> FrameTokenizer:
-        directory = Path(directory)
-        if not (directory / "tokenizer.pt").exists():
-            raise FileNotFoundError(f"no frame tokenizer in {directory} (expected config.json and tokenizer.pt)")
-        model = cls(FrameTokenizerConfig.model_validate(json.loads((directory / "config.json").read_text())))
-        model.load_state_dict(torch.load(directory / "tokenizer.pt", weights_only=True))
+        model = cls(FrameTokenizerConfig.read(directory))
+        model.load_state_dict(torch.load(Path(directory) / "tokenizer.pt", weights_only=True))
         return model.eval()
 
 

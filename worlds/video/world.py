@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worlds.config import VideoConfig, WorldConfig
+from worlds.config import FrameTokenizerConfig, VideoConfig, WorldConfig
 from worlds.registry import Example, Plan, register_world
 from worlds.video.episodes import Episode, EpisodeError, load_episode, load_metaworld_demo, resize_frames
 
@@ -123,13 +123,10 @@ class VideoWorld:
         self._tokens: dict[str, list[np.ndarray]] = {}
         train_actions = [e.actions for e in self.splits["train"] if e.actions is not None]
         actions = np.concatenate(train_actions) if train_actions else np.zeros((0, 0), np.float32)
-        from worlds.video.tokenizer import FrameTokenizer
-
         # the layout needs only the tokenizer's shape, known without training it
-        probe = FrameTokenizer(tokenizer_config)
         self.layout = TokenLayout(
-            codebook_size=probe.codebook_size,
-            tokens_per_frame=probe.tokens_per_frame,
+            codebook_size=tokenizer_config.codebook_size,
+            tokens_per_frame=tokenizer_config.tokens_per_frame,
             action_low=tuple(float(x) for x in actions.min(0)) if len(actions) else (),
             action_high=tuple(float(x) for x in actions.max(0)) if len(actions) else (),
             action_bins=self.cfg.action_bins,
@@ -145,14 +142,12 @@ class VideoWorld:
             raise ValueError("world.video.tokenizer_path: required when the world has no run directory to train one into")
         return self.workdir / TOKENIZER_DIR
 
-    def _tokenizer_config(self):
+    def _tokenizer_config(self) -> FrameTokenizerConfig:
         if self.cfg.tokenizer_path:
-            from worlds.config import FrameTokenizerConfig
-
-            config_file = Path(self.cfg.tokenizer_path) / "config.json"
-            if not config_file.exists():
-                raise FileNotFoundError(f"world.video.tokenizer_path: no frame tokenizer in {self.cfg.tokenizer_path} (expected config.json and tokenizer.pt)")
-            return FrameTokenizerConfig.model_validate(json.loads(config_file.read_text()))
+            try:
+                return FrameTokenizerConfig.read(self.cfg.tokenizer_path)
+            except FileNotFoundError as err:
+                raise FileNotFoundError(f"world.video.tokenizer_path: {err}") from None
         return self.cfg.tokenizer
 
     @property
