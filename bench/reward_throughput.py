@@ -1,4 +1,5 @@
-"""Reward throughput of the video verifier: frames scored per second by 1 and by 2 reward workers.
+"""Reward throughput of the video verifier: frames scored per second by 1 and by 2 reward workers, and
+by 1 worker scoring one sample per verifier call instead of a batch.
 
     python bench/reward_throughput.py [--frames 512] [--batch-size 16] [--repeats 2]
 
@@ -6,7 +7,8 @@ Both pools score the same predictions (the tokens of real frames: the Metaworld 
 ../shared/data/video when present, else generated PushT frames) in the same run on a local Ray
 cluster (127.0.0.1); each worker reserves one CPU (one torch thread). Scoring is the full reward path:
 decode with the frame tokenizer, L1, LPIPS (real AlexNet weights), MSE / PSNR / SSIM. Prints frames/s
-per pool (best of --repeats) and the ratio 2 workers / 1 worker (ideal on a 2-core machine: 2.0).
+per pool (best of --repeats), the ratio 2 workers / 1 worker (ideal on a 2-core machine: 2.0) and the
+ratio batched / one sample per call (`rewards.video:score` as a user verifier has no batch path).
 The tokenizer is trained for a few steps only: its weights do not change the cost of scoring.
 """
 
@@ -62,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         references = [{"frames": f[None], "tokenizer": path, "tokens_per_frame": tokenizer.tokens_per_frame, "action_tokens": 0, "lpips_net": "alex"} for f in frames]
         rates = {}
         with ray_session(num_cpus=2):
-            for workers in (1, 2):
-                pool = RewardPool(RewardConfig(num_workers=workers, cpus_per_worker=1.0, batch_size=args.batch_size, timeout_s=600), "video")
+            for workers, verifier in ((1, "rewards.video:score"), (1, "video"), (2, "video")):
+                pool = RewardPool(RewardConfig(num_workers=workers, cpus_per_worker=1.0, batch_size=args.batch_size, timeout_s=600), verifier)
                 try:
                     pool.score(predictions[: workers * args.batch_size], references[: workers * args.batch_size])  # warm-up: load nets
                     best = 0.0
@@ -74,9 +76,11 @@ def main(argv: list[str] | None = None) -> int:
                     assert all(r.error is None for r in results), [r.error for r in results if r.error][:3]
                 finally:
                     pool.shutdown()
-                rates[workers] = best
-                print(f"{workers} reward worker(s): {best:7.1f} frames/s")
-    print(f"frames: {len(frames)} {frames.shape[1]}x{frames.shape[2]} ({source}); ratio 2 workers / 1 worker: {rates[2] / rates[1]:.2f}")
+                mode = "batched" if verifier == "video" else "one sample per call"
+                rates[workers, mode] = best
+                print(f"{workers} reward worker(s), {mode}: {best:7.1f} frames/s")
+    print(f"frames: {len(frames)} {frames.shape[1]}x{frames.shape[2]} ({source}); ratio 2 workers / 1 worker: {rates[2, 'batched'] / rates[1, 'batched']:.2f}; "
+          f"ratio batched / one sample per call: {rates[1, 'batched'] / rates[1, 'one sample per call']:.2f}")
     return 0
 
 

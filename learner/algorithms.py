@@ -137,6 +137,13 @@ def clipped_policy_loss(
     return loss, was_clipped
 
 
+def truncated_importance_weights(old_logprobs: Tensor, behaviour_logprobs: Tensor, cap: float) -> Tensor:
+    """Per-token min(pi_old / pi_behaviour, cap), no gradient: the truncated importance sampling (TIS)
+    correction of decoupled PPO for samples drawn by another policy than the one the PPO ratio is
+    taken against (stale rollout weights in async mode, or the rollout engine's other numerics)."""
+    return torch.exp((old_logprobs - behaviour_logprobs).clamp(-20.0, 20.0)).clamp(max=cap).detach()
+
+
 def entropy_from_logits(logits: Tensor) -> Tensor:
     """Per-token entropy of the categorical distribution given by `logits` [..., vocab]."""
     logp = torch.log_softmax(logits.float(), dim=-1)
@@ -165,6 +172,8 @@ def grpo_loss(
     *,
     ref_logprobs: Tensor | None = None,
     entropy: Tensor | None = None,
+    behaviour_logprobs: Tensor | None = None,
+    tis_cap: float | None = None,
     eps_low: float = 0.2,
     eps_high: float = 0.2,
     dual_clip: float | None = None,
@@ -175,13 +184,22 @@ def grpo_loss(
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """The full GRPO objective: clipped policy loss + kl_coef * KL - entropy_coef * entropy.
 
-    Returns the scalar loss and detached metrics (policy loss, KL, entropy, clip fraction).
+    With `tis_cap`, each token's policy loss is weighted by min(pi_old / pi_behaviour, tis_cap)
+    (`behaviour_logprobs`: the log-probs the rollout sampled with). Returns the scalar loss and
+    detached metrics (policy loss, KL, entropy, clip fraction, mean TIS weight).
     """
     aggregate = LOSS_AGGREGATIONS[aggregation]
     per_token, clipped = clipped_policy_loss(logprobs, old_logprobs, advantages, eps_low, eps_high, dual_clip)
+    metrics = {"clip_frac": masked_token_mean(clipped, mask).detach()}
+    if tis_cap is not None:
+        if behaviour_logprobs is None:
+            raise ValueError("tis_cap needs behaviour_logprobs")
+        weights = truncated_importance_weights(old_logprobs, behaviour_logprobs, tis_cap)
+        per_token = per_token * weights
+        metrics["tis_weight"] = masked_token_mean(weights, mask)
     policy_loss = aggregate(per_token, mask)
     loss = policy_loss
-    metrics = {"policy_loss": policy_loss.detach(), "clip_frac": masked_token_mean(clipped, mask).detach()}
+    metrics["policy_loss"] = policy_loss.detach()
     if kl_coef > 0.0:
         if ref_logprobs is None:
             raise ValueError("kl_coef > 0 needs ref_logprobs")

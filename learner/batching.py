@@ -4,7 +4,7 @@ A sample is a dict with `prompt_ids` and `response_ids` (lists of ints), optiona
 (one 0/1 per response token: 0 for tokens that were given, not generated, e.g. the true actions
 of an interactive video rollout), optionally `allowed` ([lo, hi): the token-id range its trained
 tokens were sampled from), and, for GRPO, `advantage` (float) and optionally
-`old_logprobs` / `ref_logprobs` (one float per response token). Sequences are right-padded;
+`old_logprobs` / `ref_logprobs` / `rollout_logprobs` (one float per response token). Sequences are right-padded;
 position t of the shifted tensors predicts token t + 1, and `mask` marks the positions that predict
 trained response tokens (prompt, given tokens and padding excluded).
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 PAD_ID = 0
+LOGPROB_KEYS = ("old_logprobs", "ref_logprobs", "rollout_logprobs")
 
 
 def pad_batch(samples: list[dict]) -> dict[str, torch.Tensor]:
@@ -24,7 +25,7 @@ def pad_batch(samples: list[dict]) -> dict[str, torch.Tensor]:
     input_ids = torch.full((len(samples), width), PAD_ID, dtype=torch.long)
     attention = torch.zeros((len(samples), width), dtype=torch.long)
     mask = torch.zeros((len(samples), width - 1), dtype=torch.float32)
-    rows = {key: torch.zeros((len(samples), width - 1)) for key in ("old_logprobs", "ref_logprobs") if key in samples[0]}
+    rows = {key: torch.zeros((len(samples), width - 1)) for key in LOGPROB_KEYS if key in samples[0]}
     for i, s in enumerate(samples):
         prompt, response = s["prompt_ids"], s["response_ids"]
         ids = list(prompt) + list(response)
@@ -56,3 +57,27 @@ def loss_tokens(sample: dict) -> int:
 def chunks(items: list, size: int) -> list[list]:
     """Consecutive slices of at most `size` items."""
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def sequence_length(sample: dict) -> int:
+    return len(sample["prompt_ids"]) + len(sample["response_ids"])
+
+
+def token_budget_batches(samples: list[dict], max_tokens: int) -> list[list[int]]:
+    """Micro-batches as lists of sample indices, each padding to at most `max_tokens` tokens
+    (count x longest sequence). Samples are sorted by length, longest first, so sequences of similar
+    length share a micro-batch and little is padding; a sequence longer than the budget goes alone."""
+    order = sorted(range(len(samples)), key=lambda i: -sequence_length(samples[i]))
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and (len(batches[-1]) + 1) * sequence_length(samples[batches[-1][0]]) <= max_tokens:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+def padding_fraction(samples: list[dict], batches: list[list[int]]) -> float:
+    """Share of the padded token slots of `batches` that hold padding."""
+    padded = sum(len(b) * max(sequence_length(samples[i]) for i in b) for b in batches)
+    return 1.0 - sum(map(sequence_length, samples)) / max(padded, 1)

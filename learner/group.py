@@ -7,19 +7,12 @@ optimiser update each (one epoch over the batch); each mini-batch is dealt round
 
 from __future__ import annotations
 
-import socket
-
 import ray
 
 from learner.batching import chunks
 from learner.config import LearnerConfig
 from learner.rank import LearnerRank
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from learner.weights import free_port
 
 
 def _mean(dicts: list[dict]) -> dict[str, float]:
@@ -70,6 +63,20 @@ class LearnerGroup:
     def export_weights(self, bucket_bytes: int) -> list:
         """Object-store refs of the weight buckets (gathered from rank 0)."""
         return ray.get([r.export_weights.remote(bucket_bytes) for r in self.ranks])[0]
+
+    def weight_group_address(self) -> tuple[str, int]:
+        return ray.get(self.ranks[0].weight_group_address.remote())
+
+    def join_weight_group(self, host: str, port: int, world_size: int, backend: str):
+        """Rank 0 joins the weight-broadcast group as its sender; returns the future (the receivers join concurrently)."""
+        return self.ranks[0].join_weight_group.remote(host, port, world_size, backend)
+
+    def weight_layout(self, bucket_bytes: int):
+        return ray.get([r.weight_layout.remote(bucket_bytes) for r in self.ranks])[0]
+
+    def broadcast_weights(self, layout) -> list:
+        """Futures of every rank's part of a broadcast (rank 0 sends); the receivers must be called concurrently."""
+        return [r.broadcast_weights.remote(layout) for r in self.ranks]
 
     def save_checkpoint(self, directory: str, tag: str) -> None:
         ray.get([r.save_checkpoint.remote(directory, tag) for r in self.ranks])

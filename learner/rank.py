@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from learner.batching import chunks, loss_tokens, pad_batch, response_values
+from learner.batching import loss_tokens, pad_batch, padding_fraction, response_values, token_budget_batches
 from learner.config import LearnerConfig
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
@@ -44,8 +44,8 @@ class LearnerRank:
         model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
         optimizer = torch.optim.AdamW(model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         ds_config = {
-            "train_micro_batch_size_per_gpu": self.cfg.micro_batch_size,
-            "gradient_accumulation_steps": 1,  # the boundary is set by hand per mini-batch (see _step)
+            "train_micro_batch_size_per_gpu": 1,  # nominal: micro-batches are packed by a token budget and
+            "gradient_accumulation_steps": 1,  # the accumulation boundary is set by hand per mini-batch (see _step)
             "gradient_clipping": self.cfg.grad_clip,
             "zero_optimization": {"stage": self.cfg.zero_stage},
             "bf16": {"enabled": self.cfg.dtype == "bfloat16"},
@@ -56,6 +56,7 @@ class LearnerRank:
         if self.cfg.algorithm.kl_coef > 0:
             self.ref_model = AutoModelForCausalLM.from_pretrained(model_path, dtype=self.dtype).to(self.device).eval()
             self.ref_model.requires_grad_(False)
+        self.weight_group = None  # rank 0's member of the weight-broadcast group (learner/weights.py)
 
     # ---- forward passes ---------------------------------------------------------------------
 
@@ -82,31 +83,35 @@ class LearnerRank:
         import torch
 
         model = self.ref_model if reference else self.engine.module
-        out: list[list[float]] = []
+        out: list = [None] * len(samples)
         with torch.no_grad():
-            for part in chunks(samples, self.cfg.micro_batch_size):
-                logp, _ = self._forward(model, pad_batch(part))
-                out += [response_values(row.cpu(), s) for row, s in zip(logp, part)]
+            for indices in token_budget_batches(samples, self.cfg.micro_batch_tokens):
+                logp, _ = self._forward(model, pad_batch([samples[i] for i in indices]))
+                for row, i in zip(logp, indices):
+                    out[i] = response_values(row.cpu(), samples[i])
         return out
 
     # ---- updates ----------------------------------------------------------------------------
 
     def _step(self, samples: list[dict], loss_fn) -> dict[str, float]:
-        """One optimiser update over this rank's share of a mini-batch, in micro-batches.
+        """One optimiser update over this rank's share of a mini-batch, in micro-batches packed by
+        `micro_batch_tokens`.
 
-        Each micro-batch's loss is weighted by its share of the rank's response tokens, so the
-        update follows the token-mean over the rank's share; DeepSpeed averages the ranks.
+        Each micro-batch's loss is weighted by its share of the rank's response tokens (token-mean
+        aggregation) or of its sequences (the seq-mean aggregations), so the update follows the
+        aggregation over the rank's whole share; DeepSpeed averages the ranks.
         """
         if not samples:
             raise ValueError("a rank needs at least one sample per mini-batch")
-        total_tokens = sum(loss_tokens(s) for s in samples) or 1
-        parts = chunks(samples, self.cfg.micro_batch_size)
-        sums: dict[str, float] = {}
+        size = loss_tokens if self.cfg.algorithm.loss_aggregation == "token-mean" else (lambda s: 1)
+        total = sum(size(s) for s in samples) or 1
+        batches = token_budget_batches(samples, self.cfg.micro_batch_tokens)
+        parts = [[samples[i] for i in b] for b in batches]
+        sums: dict[str, float] = {"padding_frac": padding_fraction(samples, batches)}
         for i, part in enumerate(parts):
             self.engine.set_gradient_accumulation_boundary(i == len(parts) - 1)
-            batch = pad_batch(part)
-            loss, metrics = loss_fn(batch)
-            share = sum(loss_tokens(s) for s in part) / total_tokens
+            loss, metrics = loss_fn(pad_batch(part))
+            share = sum(size(s) for s in part) / total
             self.engine.backward(loss * share, scale_wrt_gas=False)
             for key, value in metrics.items():
                 sums[key] = sums.get(key, 0.0) + float(value) * share
@@ -131,6 +136,8 @@ class LearnerRank:
                 mask,
                 ref_logprobs=batch["ref_logprobs"].to(self.device) if "ref_logprobs" in batch else None,
                 entropy=entropy,
+                behaviour_logprobs=batch["rollout_logprobs"].to(self.device) if alg.tis_cap is not None else None,
+                tis_cap=alg.tis_cap,
                 eps_low=alg.eps_low,
                 eps_high=alg.eps_high,
                 dual_clip=alg.dual_clip,
@@ -171,6 +178,35 @@ class LearnerRank:
             else contextlib.nullcontext()
         )
         return gathered, module
+
+    def weight_group_address(self) -> tuple[str, int]:
+        """Rank 0: where it will host the weight-broadcast group's store (this node's address, a free port)."""
+        from learner.weights import free_port, node_address
+
+        host = node_address()
+        return host, free_port(host)
+
+    def join_weight_group(self, host: str, port: int, world_size: int, backend: str) -> None:
+        """Rank 0: open the weight-broadcast group as its sender (blocks until every receiver joined)."""
+        from learner.weights import WeightGroup
+
+        self.weight_group = None  # a group being replaced (the rollout pool changed) is dropped first
+        self.weight_group = WeightGroup(host, port, 0, world_size, backend)
+
+    def weight_layout(self, bucket_bytes: int):
+        """The collective bucket layout of the full weights (rank 0; [] elsewhere). Collective under ZeRO-3."""
+        from learner.weights import plan_buckets
+
+        gathered, module = self._full_state()
+        with gathered:
+            return plan_buckets(module.state_dict().items(), bucket_bytes) if self.rank == 0 else []
+
+    def broadcast_weights(self, layout) -> int:
+        """Rank 0 sends the full weights over the weight group (the receivers call theirs at the same
+        time); returns the bytes sent. Collective under ZeRO-3 (every rank gathers)."""
+        gathered, module = self._full_state()
+        with gathered:
+            return self.weight_group.send(module.state_dict(), layout) if self.rank == 0 else 0
 
     def export_weights(self, bucket_bytes: int) -> list:
         """Rank 0: the weights as object-store refs of safetensors buckets; other ranks: []."""

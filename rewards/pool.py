@@ -26,6 +26,13 @@ class RewardWorker:
         self.verifier = get_verifier(verifier)
 
     def score(self, predictions: list, references: list) -> list[RewardResult]:
+        """The batch in one verifier call when the verifier scores batches; one at a time otherwise, or
+        when the batch call fails (so an exception floors only the sample that raises)."""
+        if self.verifier.score_batch is not None:
+            try:
+                return self.verifier.score_batch(predictions, references)
+            except Exception:
+                pass
         out = []
         for prediction, reference in zip(predictions, references):
             try:

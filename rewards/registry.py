@@ -2,6 +2,7 @@
 
 A verifier scores one model output against the reference its world provides:
 `score(prediction, reference) -> RewardResult` (a plain float is accepted from user functions),
+optionally a whole batch at once with `score_batch(predictions, references)` (reward workers use it),
 where the prediction is the response text (text worlds) or its token ids (token worlds, e.g. video),
 and `summarize(results) -> dict` turns per-sample results into the domain's table.
 """
@@ -35,6 +36,7 @@ class Verifier:
     score: Callable[[Any, Any], RewardResult]
     summarize: Callable[[list[RewardResult]], dict[str, float]] = mean_summary
     floor: float = 0.0  # the reward of a prediction that cannot be scored (malformed, timed out)
+    score_batch: Callable[[list, list], list[RewardResult]] | None = None  # optional: many at once (e.g. one decoder pass)
 
 
 VERIFIERS: dict[str, Verifier] = {}

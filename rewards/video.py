@@ -59,25 +59,44 @@ def frames_from_response(response, tokenizer, tokens_per_frame: int, action_toke
     return (tokenizer.decode(tokens).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
 
 
-def score(prediction, reference: dict) -> RewardResult:
-    """Score predicted tokens against reference {frames, tokenizer, tokens_per_frame, action_tokens, lpips_net}."""
+def score_batch(predictions: list, references: list[dict]) -> list[RewardResult]:
+    """Score predicted tokens against references {frames, tokenizer, tokens_per_frame, action_tokens,
+    lpips_net}: the well-formed predictions that share a tokenizer and LPIPS net are decoded and measured
+    in one batch (one decoder and one LPIPS pass per call, not per sample)."""
     import torch
 
     from rewards.video_metrics import frame_metrics
 
-    truth = reference["frames"]
-    tokenizer = _tokenizer(reference["tokenizer"])
-    tokens, error = frame_tokens(prediction, reference["tokens_per_frame"], reference["action_tokens"], len(truth), tokenizer.codebook_size)
-    if error:
-        return RewardResult(FLOOR_REWARD, {"valid": 0.0}, error)
-    with torch.no_grad():
-        target = torch.tensor(truth).permute(0, 3, 1, 2).float() / 255  # a copy: arrays from Ray are read-only
-        m = frame_metrics(tokenizer.decode(tokens), target, _lpips(reference["lpips_net"]))
-    metrics = {k: float(m[k].mean()) for k in METRICS}
-    metrics["valid"] = 1.0
-    if len(tokens) >= 2:
-        metrics["repeated"] = float(np.array_equal(tokens[-1], tokens[-2]))
-    return RewardResult(float(m["reward"].mean()), metrics)
+    results: list[RewardResult | None] = [None] * len(predictions)
+    batches: dict[tuple, list[tuple[int, np.ndarray]]] = {}
+    for i, (prediction, ref) in enumerate(zip(predictions, references)):
+        tokenizer = _tokenizer(ref["tokenizer"])
+        tokens, error = frame_tokens(prediction, ref["tokens_per_frame"], ref["action_tokens"], len(ref["frames"]), tokenizer.codebook_size)
+        if error:
+            results[i] = RewardResult(FLOOR_REWARD, {"valid": 0.0}, error)
+        else:
+            batches.setdefault((ref["tokenizer"], ref["lpips_net"]), []).append((i, tokens))
+    for (path, net), items in batches.items():
+        with torch.no_grad():
+            decoded = _tokenizer(path).decode(np.concatenate([tokens for _, tokens in items]))
+            # a copy: arrays from Ray are read-only
+            target = torch.tensor(np.concatenate([references[i]["frames"] for i, _ in items])).permute(0, 3, 1, 2).float() / 255
+            m = frame_metrics(decoded, target, _lpips(net))
+        offset = 0
+        for i, tokens in items:
+            frames = slice(offset, offset + len(tokens))
+            offset += len(tokens)
+            metrics = {k: float(m[k][frames].mean()) for k in METRICS}
+            metrics["valid"] = 1.0
+            if len(tokens) >= 2:
+                metrics["repeated"] = float(np.array_equal(tokens[-1], tokens[-2]))
+            results[i] = RewardResult(float(m["reward"][frames].mean()), metrics)
+    return results  # type: ignore[return-value]
+
+
+def score(prediction, reference: dict) -> RewardResult:
+    """Score one prediction (see score_batch)."""
+    return score_batch([prediction], [reference])[0]
 
 
 def summarize(results: list[RewardResult]) -> dict[str, float]:
@@ -98,4 +117,4 @@ def summarize(results: list[RewardResult]) -> dict[str, float]:
     return summary
 
 
-register_verifier(Verifier("video", score, summarize, floor=FLOOR_REWARD))
+register_verifier(Verifier("video", score, summarize, floor=FLOOR_REWARD, score_batch=score_batch))

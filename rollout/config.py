@@ -30,5 +30,6 @@ class RolloutConfig(BaseModel):
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Engine weight dtype")
     max_model_len: int = Field(2048, ge=16, description="Longest prompt + response the engine accepts")
     kv_cache_gib: float = Field(1.0, gt=0.0, description="KV-cache memory per engine on CPU (VLLM_CPU_KVCACHE_SPACE)")
-    sync_bucket_mb: float = Field(64.0, gt=0.0, description="Size of the weight buckets sent through the object store")
+    sync_transport: Literal["object_store", "collective"] = Field("object_store", description="How new weights reach the workers: buckets through the Ray object store, or broadcast by learner rank 0 over a torch.distributed group (gloo on CPU, NCCL on GPU)")
+    sync_bucket_mb: float = Field(64.0, gt=0.0, description="Size of the weight buckets (object-store objects, or broadcast buffers)")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Sampling parameters")

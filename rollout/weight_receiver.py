@@ -1,8 +1,10 @@
-"""vLLM worker extension that loads weights sent as safetensors buckets (see learner/weights.py).
+"""vLLM worker extension that loads new weights in place, from either transport (learner/weights.py).
 
 vLLM mixes this class into its worker; the rollout worker calls its methods with
-`llm.collective_rpc(...)`. Buckets are staged as bytes, then `commit_weights` reloads them all in
-place through vLLM's `reload_weights`, one bucket deserialised at a time.
+`llm.collective_rpc(...)`. Object store: buckets are staged as bytes, then `commit_weights` reloads
+them all through vLLM's `reload_weights`, one bucket deserialised at a time. Collective: the worker
+joins the weight-broadcast group once (`join_weight_group`), then `receive_weights` reloads the
+tensors bucket by bucket as learner rank 0 broadcasts them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,25 @@ class WeightReceiver:
                 for name, tensor in load(data).items():
                     count += 1
                     yield name, tensor
+
+        self.reload_weights(weights_iterator=weights())
+        self._refresh_tied_lm_head()
+        return count
+
+    def join_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str, own_host: str) -> None:
+        from learner.weights import WeightGroup
+
+        self._weight_group = None  # a group being replaced (the pool changed) is dropped first
+        self._weight_group = WeightGroup(host, port, rank, world_size, backend, own_host=own_host)
+
+    def receive_weights(self, layout) -> int:
+        count = 0
+
+        def weights():
+            nonlocal count
+            for name, tensor in self._weight_group.receive(layout):
+                count += 1
+                yield name, tensor
 
         self.reload_weights(weights_iterator=weights())
         self._refresh_tied_lm_head()

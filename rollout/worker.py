@@ -58,9 +58,15 @@ class RolloutWorker:
         return [step[token].logprob for step, token in zip(completion.logprobs, completion.token_ids)]
 
     def generate(self, prompts: list[list[int]], n: int, sampling: dict | None = None, plans: list[dict] | None = None) -> list[dict]:
-        """G = n samples for each token-id prompt (interactively when plans are given)."""
-        if plans is not None:
-            return self._generate_planned(prompts, n, sampling, plans)
+        """G = n samples for each token-id prompt (interactively when plans are given); each group also
+        carries the weights version and the seconds this worker's call took."""
+        start = time.perf_counter()
+        groups = self._generate_planned(prompts, n, sampling, plans) if plans is not None else self._generate(prompts, n, sampling)
+        for g in groups:
+            g.update(version=self.version, seconds=time.perf_counter() - start)
+        return groups
+
+    def _generate(self, prompts: list[list[int]], n: int, sampling: dict | None) -> list[dict]:
         from vllm.inputs import TokensPrompt
 
         outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], self._params(n, sampling), use_tqdm=False)
@@ -70,7 +76,7 @@ class RolloutWorker:
                 {"response_ids": list(o.token_ids), "logprobs": self._sampled_logprobs(o), "finish_reason": o.finish_reason}
                 for o in out.outputs
             ]
-            groups.append({"prompt_ids": list(prompt), "responses": responses, "version": self.version})
+            groups.append({"prompt_ids": list(prompt), "responses": responses})
         return groups
 
     def _generate_planned(self, prompts: list[list[int]], n: int, sampling: dict | None, plans: list[dict]) -> list[dict]:
@@ -102,14 +108,27 @@ class RolloutWorker:
                 resp["response_ids"] += list(completion.token_ids)
                 resp["logprobs"] += self._sampled_logprobs(completion)
                 resp["mask"] += [1] * len(completion.token_ids)
-        return [{"prompt_ids": list(p), "responses": group, "version": self.version} for p, group in zip(prompts, responses)]
+        return [{"prompt_ids": list(p), "responses": group} for p, group in zip(prompts, responses)]
 
     def load_weights(self, version: int, bucket_refs: list) -> dict:
         """Fetch the buckets from the object store one by one, reload in place, clear the prefix cache."""
         start = time.perf_counter()
         for ref in bucket_refs:
             self.llm.collective_rpc("stage_weight_bucket", args=(ray.get(ref),))
-        tensors = self.llm.collective_rpc("commit_weights")[0]
+        return self._loaded(version, self.llm.collective_rpc("commit_weights")[0], start)
+
+    def join_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str) -> None:
+        """Join the weight-broadcast group as receiver `rank` (blocks until every member joined)."""
+        from learner.weights import node_address
+
+        self.llm.collective_rpc("join_weight_group", args=(host, port, rank, world_size, backend, node_address()))
+
+    def receive_weights(self, version: int, layout) -> dict:
+        """Receive the weights learner rank 0 broadcasts now, reload in place, clear the prefix cache."""
+        start = time.perf_counter()
+        return self._loaded(version, self.llm.collective_rpc("receive_weights", args=(layout,))[0], start)
+
+    def _loaded(self, version: int, tensors: int, start: float) -> dict:
         self.llm.reset_prefix_cache()
         self.version = version
         return {"version": version, "tensors": tensors, "seconds": time.perf_counter() - start}

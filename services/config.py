@@ -43,6 +43,8 @@ class RunConfig(BaseModel):
     mle_epochs: float = Field(1.0, gt=0.0, description="Passes over the training split in the mle stage")
     mle_lr: float = Field(1e-3, gt=0.0, description="Learning rate of the mle stage")
     mle_batch_size: int = Field(32, ge=1, description="Samples per MLE update")
+    mode: Literal["sync", "async"] = Field("sync", description="sync: each step is generated with the weights of the step before (on-policy); async: the rollout pool generates the next step while the learner trains this one")
+    max_staleness: int = Field(1, ge=0, description="Async mode: a sample trains at most this many weight versions after the one that generated it (0 = sync)")
     checkpoint_every: int = Field(10, ge=1, description="RL steps between checkpoints (the run resumes from the last one)")
     eval_split: Literal["validation", "test"] = Field("test", description="Split the eval stage scores")
     eval_max_examples: int | None = Field(None, ge=1, description="Cap on evaluated examples (unset = the whole split)")

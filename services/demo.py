@@ -18,7 +18,10 @@ import time
 
 from rewards.score import format_side_by_side
 from services.config import ConfigError, load_config
-from services.controller import Run, evaluate, load_tokenizer, mle_stage, prepare_model, rl_stage
+from services.evaluation import evaluate
+from services.mle import mle_stage
+from services.rl import rl_stage
+from services.run import Run, load_tokenizer, prepare_model
 
 
 def reward_curve(run: Run, width: int = 10) -> list[tuple[int, float]]:

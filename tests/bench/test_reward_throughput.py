@@ -18,6 +18,7 @@ def test_benchmark_prints_both_rates_and_the_ratio(ray_cluster, capsys):
     spec.loader.exec_module(bench)
     assert bench.main(["--frames", "32", "--batch-size", "8", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
-    rates = [float(x) for x in re.findall(r"reward worker\(s\): +([0-9.]+) frames/s", out)]
-    assert len(rates) == 2 and all(r > 0 for r in rates)
-    assert re.search(r"ratio 2 workers / 1 worker: [0-9.]+", out)
+    rates = [float(x) for x in re.findall(r"reward worker\(s\), [a-z ]+: +([0-9.]+) frames/s", out)]
+    assert len(rates) == 3 and all(r > 0 for r in rates)
+    assert re.search(r"ratio 2 workers / 1 worker: [0-9.]+; ratio batched / one sample per call: [0-9.]+", out)
+

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from learner.group import free_port
+from learner.weights import free_port
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow

@@ -1,5 +1,6 @@
-"""Weight broadcast: after a GRPO update and a sync through the object store, every rollout worker's
-sampled log-probs equal the learner's recomputed log-probs (fp32, within 1e-3)."""
+"""Weight broadcast, both transports: after a GRPO update and a sync (Ray object store, or learner
+rank 0 broadcasting over a gloo group), every rollout worker's sampled log-probs equal the learner's
+recomputed log-probs (fp32, within 1e-3), workers that join later included."""
 
 import pytest
 import ray
@@ -8,6 +9,7 @@ from learner.config import LearnerConfig
 from learner.group import LearnerGroup
 from rollout.config import RolloutConfig
 from rollout.pool import RolloutPool
+from services.sync import WeightSync
 
 pytestmark = pytest.mark.slow
 
@@ -26,13 +28,14 @@ def max_gap(a, b):
     return max(abs(x - y) for xs, ys in zip(a, b) for x, y in zip(xs, ys))
 
 
-def test_sync_makes_every_worker_match_the_learner(ray_cluster, tiny_model):
+@pytest.mark.parametrize("transport", ["object_store", "collective"])
+def test_sync_makes_every_worker_match_the_learner(ray_cluster, tiny_model, transport):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     prompts = [tok("Game state: lamp " * k)["input_ids"] for k in (1, 2, 3, 4)]
     rollout = RolloutPool(tiny_model, RolloutConfig(num_workers=2, cpus_per_worker=0.4, max_model_len=256, sampling={"max_new_tokens": 12}))
-    learner = LearnerGroup(tiny_model, LearnerConfig(num_ranks=2, cpus_per_rank=1, zero_stage=2, lr=5e-2, micro_batch_size=4, algorithm={"kl_coef": 0.0, "entropy_coef": 0.0}))
+    learner = LearnerGroup(tiny_model, LearnerConfig(num_ranks=2, cpus_per_rank=1, zero_stage=2, lr=5e-2, micro_batch_tokens=256, algorithm={"kl_coef": 0.0, "entropy_coef": 0.0}))
     try:
         groups = rollout.generate(prompts, n=4)
         samples = samples_from(groups)
@@ -47,18 +50,26 @@ def test_sync_makes_every_worker_match_the_learner(ray_cluster, tiny_model):
         after = learner.logprobs(samples)
         assert max_gap(after, before) > 1e-2, "the update should move the policy"
 
-        info = rollout.load_weights(1, learner.export_weights(bucket_bytes=64 * 1024))
-        assert all(i["version"] == 1 and i["tensors"] > 0 for i in info)
+        sync = WeightSync(learner, rollout, transport, bucket_mb=0.0625)  # 64 KiB buckets: several per model
+        assert sync.publish(1)["rollout_min_version"] == 1
         assert rollout.versions() == [1, 1]
-        rollout.resize(3)  # a worker that joins later loads the current weights before it serves
+        sync.resize(3)  # a worker that joins later loads the current weights before it serves
         assert rollout.versions() == [1, 1, 1]
         # every worker: sample again, compare with the learner's recomputation of the same tokens
         for w in rollout.workers:
             fresh = samples_from(ray.get(w.generate.remote(prompts, 4)))
             assert {s["version"] for s in fresh} == {1}
             gap = max_gap(learner.logprobs(fresh), [s["vllm_logprobs"] for s in fresh])
-            print(f"max |vLLM - learner| log-prob after sync: {gap:.2e}")
+            print(f"{transport}: max |vLLM - learner| log-prob after sync: {gap:.2e}")
             assert gap < 1e-3
+        # one more update and sync reaches all three workers (collective: the group is rebuilt with the joiner)
+        for s, lp in zip(samples, learner.logprobs(samples)):
+            s["old_logprobs"] = lp
+        learner.train_grpo(samples, samples_per_minibatch=len(samples))
+        assert sync.publish(2)["rollout_min_version"] == 2
+        for w in rollout.workers:
+            fresh = samples_from(ray.get(w.generate.remote(prompts[:2], 2)))
+            assert max_gap(learner.logprobs(fresh), [s["vllm_logprobs"] for s in fresh]) < 1e-3
     finally:
         rollout.shutdown()
         learner.shutdown()

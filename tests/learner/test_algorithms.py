@@ -179,3 +179,23 @@ def test_restrict_logits_to_an_id_range_at_trained_positions():
     assert torch.log_softmax(out, -1)[0, 1, 0].item() == pytest.approx(math.log(0.5))
     assert torch.log_softmax(out, -1)[1, 1, 3].item() == pytest.approx(math.log(1 / 3))
     assert alg.entropy_from_logits(out)[1, 1].item() == pytest.approx(math.log(3))
+
+
+def test_truncated_importance_weights_hand_computed():
+    old = torch.log(t([[0.5, 0.2, 0.9]]))
+    behaviour = torch.log(t([[0.25, 0.4, 0.1]]))  # ratios 2.0, 0.5, 9.0
+    torch.testing.assert_close(alg.truncated_importance_weights(old, behaviour, cap=3.0), t([[2.0, 0.5, 3.0]]))
+
+
+def test_tis_weights_each_tokens_policy_loss():
+    # ratio pi/pi_old = 1 everywhere, advantage 1: each token's clipped loss is -1; TIS weights 2.0 and 0.5
+    logp = torch.log(t([[0.5, 0.2]]))
+    behaviour = torch.log(t([[0.25, 0.4]]))
+    mask = t([[1.0, 1.0]])
+    loss, m = alg.grpo_loss(logp, logp.clone(), t([1.0]), mask, behaviour_logprobs=behaviour, tis_cap=10.0)
+    torch.testing.assert_close(loss, torch.tensor((-2.0 - 0.5) / 2))
+    torch.testing.assert_close(m["tis_weight"], torch.tensor(1.25))
+    plain, _ = alg.grpo_loss(logp, logp.clone(), t([1.0]), mask)
+    torch.testing.assert_close(plain, torch.tensor(-1.0))
+    with pytest.raises(ValueError, match="behaviour_logprobs"):
+        alg.grpo_loss(logp, logp, t([1.0]), mask, tis_cap=2.0)

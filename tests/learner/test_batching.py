@@ -2,7 +2,7 @@
 
 import torch
 
-from learner.batching import chunks, loss_tokens, pad_batch, response_values
+from learner.batching import chunks, loss_tokens, pad_batch, padding_fraction, response_values, token_budget_batches
 
 
 def test_pad_batch_masks_and_values():
@@ -38,3 +38,21 @@ def test_allowed_ranges_travel_with_the_batch():
     b = pad_batch([{"prompt_ids": [1], "response_ids": [2], "allowed": [0, 10]}, {"prompt_ids": [1], "response_ids": [3]}])
     assert b["allowed"].tolist() == [[0, 10], [0, 2**62]]  # a sample without a range may use every id
     assert "allowed" not in pad_batch([{"prompt_ids": [1], "response_ids": [2]}])
+
+
+def test_token_budget_batches_pack_similar_lengths_under_the_budget():
+    lengths = [10, 3, 9, 4, 2, 30]  # total tokens per sample
+    samples = [{"prompt_ids": [1], "response_ids": [2] * (n - 1)} for n in lengths]
+    batches = token_budget_batches(samples, max_tokens=20)
+    # longest first: 30 alone (over the budget), then 10+9 (2 x 10 = 20), then 4+3+2 (3 x 4 = 12)
+    assert batches == [[5], [0, 2], [3, 1, 4]]
+    assert sorted(i for b in batches for i in b) == list(range(6))
+    # padding: slots 30 + 2*10 + 3*4 = 62 hold 58 tokens
+    assert abs(padding_fraction(samples, batches) - (1 - 58 / 62)) < 1e-12
+    # in arrival order, 3 per pass, the same samples pad to 3*10 + 3*30 = 120 slots
+    assert abs(padding_fraction(samples, [[0, 1, 2], [3, 4, 5]]) - (1 - 58 / 120)) < 1e-12
+
+
+def test_rollout_logprobs_are_padded_like_the_others():
+    b = pad_batch([{"prompt_ids": [1, 2], "response_ids": [3], "rollout_logprobs": [-0.5]}])
+    assert b["rollout_logprobs"].tolist() == [[0.0, -0.5]]

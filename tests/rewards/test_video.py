@@ -78,3 +78,22 @@ def test_frame_tokens_layout():
     assert frame_tokens([1, 2, 3, 90, 91, 4, 5, 60], k, A, H, 10)[1] == "invalid_token"
     assert frame_tokens([1, 2, 3], k, A, H, 10)[1] == "wrong_length"
     assert frame_tokens(np.array([1, 2, 3]), k, 0, 1, 10)[0].tolist() == [[1, 2, 3]]
+
+
+def test_a_batch_scores_as_its_samples_one_by_one(setup):
+    from rewards.video import score, score_batch
+
+    tokenizer, frames, reference = setup
+    tokens = tokenizer.encode(frames)
+    one_frame = {**reference, "frames": frames[:1]}
+    preds = [response(tokens), response([tokens[0]] * 3), [4375] * 5, list(map(int, tokens[1])), response(tokens[::-1])]
+    refs = [reference, reference, reference, one_frame, reference]
+    batched = score_batch(preds, refs)
+    for b, p, r in zip(batched, preds, refs):
+        single = score(p, r)
+        assert b.error == single.error and b.reward == pytest.approx(single.reward, abs=1e-5)
+        assert b.metrics.keys() == single.metrics.keys()
+        assert all(b.metrics[k] == pytest.approx(single.metrics[k], abs=1e-4) for k in b.metrics)
+    # a batch with one broken reference: the worker falls back to one at a time, flooring only that one
+    out = RewardWorker("video").score(preds[:2] + preds[:1], refs[:2] + [{**reference, "tokenizer": "/nonexistent"}])
+    assert [r.error is None for r in out] == [True, True, False] and out[0].reward == pytest.approx(batched[0].reward, abs=1e-5)

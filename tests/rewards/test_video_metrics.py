@@ -3,7 +3,6 @@
 import importlib.util
 import math
 
-import numpy as np
 import pytest
 import torch
 

@@ -1,0 +1,109 @@
+"""The raw limits of the step_throughput workload, in a process of its own: one vLLM engine generating the
+same completions (nothing else), and one plain torch training step on that batch (old and reference
+log-probs plus the GRPO updates, with the learner's loss and token-budget micro-batches; no Ray, no
+DeepSpeed). `python bench/raw_limits.py SPEC.json`; bench/step_throughput.py writes the spec and reads
+the JSON on the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def raw_limits(args, model: str, prompts: list[list[int]], cfg) -> dict:
+    """vLLM alone on the same completions; one plain torch training step on that batch (no Ray, no DeepSpeed)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from vllm import LLM, SamplingParams
+    from vllm.inputs import TokensPrompt
+
+    from learner.algorithms import grpo_advantages, grpo_loss
+    from learner.batching import pad_batch, response_values, token_budget_batches
+
+    G, P, s = cfg.rollout.group_size, cfg.run.prompts_per_step, cfg.rollout.sampling
+    llm = LLM(model=model, dtype="float32", max_model_len=cfg.rollout.max_model_len, enforce_eager=True, seed=0, logprobs_mode="processed_logprobs")
+    params = SamplingParams(n=G, temperature=s.temperature, max_tokens=s.max_new_tokens, logprobs=0)
+    times, batches = [], []
+    for i in range(0, len(prompts), P):
+        t0 = time.perf_counter()
+        outs = llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts[i : i + P]], params, use_tqdm=False)
+        times.append(time.perf_counter() - t0)
+        batches.append([{"prompt_ids": o.prompt_token_ids, "response_ids": list(c.token_ids), "group": g} for g, o in enumerate(outs) for c in o.outputs])
+    del llm
+    samples = batches[-1]
+    torch.set_num_threads(max(1, int(cfg.learner.cpus_per_rank)))
+    policy = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+    reference = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32).eval()
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.learner.lr)
+    budget, alg = cfg.learner.micro_batch_tokens, cfg.learner.algorithm
+    rewards = torch.rand(len(samples))  # the values do not change the cost
+    for s_, a in zip(samples, grpo_advantages(rewards, torch.tensor([s_["group"] for s_ in samples])).tolist()):
+        s_["advantage"] = a
+
+    def logprobs(model_, part):
+        b = pad_batch(part)
+        logits = model_(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float() / s.temperature
+        return b, torch.log_softmax(logits, -1).gather(-1, b["targets"].unsqueeze(-1)).squeeze(-1)
+
+    def train_step() -> dict:
+        t = {}
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            for key, m in (("old_logprobs", policy), ("ref_logprobs", reference)):
+                for idx in token_budget_batches(samples, budget):
+                    _, lp = logprobs(m, [samples[i] for i in idx])
+                    for row, i in zip(lp, idx):
+                        samples[i][key] = response_values(row, samples[i])
+                t[key] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+        per_update = len(samples) // max(1, P // cfg.learner.mini_batch_prompts)
+        for u in range(0, len(samples), per_update):
+            mini = samples[u : u + per_update]
+            total = sum(len(x["response_ids"]) for x in mini)
+            for idx in token_budget_batches(mini, budget):
+                part = [mini[i] for i in idx]
+                b, lp = logprobs(policy, part)
+                loss, _ = grpo_loss(lp, b["old_logprobs"], b["advantages"], b["mask"], ref_logprobs=b["ref_logprobs"], kl_coef=alg.kl_coef,
+                                    eps_low=alg.eps_low, eps_high=alg.eps_high)
+                (loss * sum(len(x["response_ids"]) for x in part) / total).backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.learner.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad()
+        t["updates"] = time.perf_counter() - t0
+        return t
+
+    train_step()  # warm-up
+    train = [train_step() for _ in range(max(1, min(3, args.steps)))]
+    return {
+        "generate": statistics.median(times[1:] or times),
+        "tokens": statistics.median(sum(len(x["response_ids"]) for x in b) for b in batches),
+        "completions": len(samples),
+        **{k: statistics.median(t[k] for t in train) for k in train[0]},
+    }
+
+
+def main(spec_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    os.environ.update(VLLM_ENABLE_V1_MULTIPROCESSING="0", VLLM_CPU_KVCACHE_SPACE="1")
+    import platform_compat
+
+    platform_compat.apply()
+    from bench.step_throughput import step_prompts
+
+    args = argparse.Namespace(steps=spec["steps"], quick=spec["quick"])
+    prompts, _, cfg = step_prompts(args, spec["model"], spec["work_dir"])
+    print(json.dumps(raw_limits(args, spec["model"], prompts, cfg)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

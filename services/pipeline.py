@@ -1,0 +1,119 @@
+"""The rollout side of the RL loop: a background thread that turns each step's prompts into a scored
+batch (rollout pool -> reward pool) while the learner trains on the previous one.
+
+Staleness bound K (`run.max_staleness`; sync mode is K = 0): the batch of step t is generated with
+weights version >= t - 1 - K, and the learner trains it at version t - 1, so no sample is more than
+K versions behind. With K = 0 the thread waits for the weights of step t - 1 before generating step t:
+the synchronous on-policy loop. With K >= 1 it generates step t + 1 while the learner trains step t.
+
+Order of work in the thread, per step t: collect the groups of t -> score them -> wait for the
+version the bound asks for -> submit the generation of t + 1 -> hand batch t to the learner. Handing
+the batch over only after the next generation was submitted means the learner cannot publish a newer
+version in between, so with K <= 1 the version each step is generated with is fixed (t - 1 - K),
+whatever the timing. (With K >= 2 a step may get newer weights than the bound requires.)
+The thread stops at `stop()` or at the first error, which `next()` raises in the caller.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+from services.run import Encoded, plans_of, predictions
+
+
+@dataclass
+class Batch:
+    """One step's scored groups, as learner samples (see learner/batching.py) plus what was measured."""
+
+    step: int
+    prompts: list[Encoded]
+    samples: list[dict]  # one per response: prompt/response ids, group, version, rollout log-probs, loss mask
+    results: list  # RewardResult per sample
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def draw_prompts(data: list[Encoded], seed: int, step: int, count: int) -> list[Encoded]:
+    """The prompts of a step: a function of (seed, step) alone, so a resumed run draws the same ones."""
+    return random.Random(seed * 100_003 + step).sample(data, min(count, len(data)))
+
+
+def to_samples(prompts: list[Encoded], groups: list[dict]) -> list[dict]:
+    """Learner samples of every response of every group, each with the weights version it came from."""
+    return [
+        {"prompt_ids": g["prompt_ids"], "response_ids": r["response_ids"], "group": i, "version": g["version"],
+         "rollout_logprobs": r["logprobs"], **prompts[i].training_fields(r.get("mask"))}
+        for i, g in enumerate(groups)
+        for r in g["responses"]
+    ]
+
+
+class RolloutPipeline:
+    def __init__(self, rollout, rewards, data: list[Encoded], tokenizer, *, seed: int, prompts_per_step: int,
+                 group_size: int, first_step: int, last_step: int, max_staleness: int):
+        self.rollout, self.rewards, self.data, self.tokenizer = rollout, rewards, data, tokenizer
+        self.seed, self.prompts_per_step, self.group_size = seed, prompts_per_step, group_size
+        self.first, self.last, self.max_staleness = first_step, last_step, max_staleness
+        self.version = first_step - 1  # the newest weights the rollout workers were given
+        self.changed = threading.Condition()
+        self.stopped = False
+        self.batches: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._produce, name="rollout-pipeline", daemon=True)
+        self.thread.start()
+
+    # ---- the learner's side -----------------------------------------------------------------
+
+    def next(self) -> Batch:
+        """The next step's batch (blocks until it is scored); re-raises an error of the rollout side."""
+        item = self.batches.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def published(self, version: int) -> None:
+        """The rollout workers now hold weights `version`."""
+        with self.changed:
+            self.version = version
+            self.changed.notify_all()
+
+    def stop(self) -> None:
+        with self.changed:
+            self.stopped = True
+            self.changed.notify_all()
+
+    # ---- the rollout side (background thread) -----------------------------------------------
+
+    def _submit(self, step: int):
+        prompts = draw_prompts(self.data, self.seed, step, self.prompts_per_step)
+        futures = self.rollout.submit([e.prompt_ids for e in prompts], n=self.group_size, plans=plans_of(prompts))
+        return prompts, futures, time.perf_counter()
+
+    def _wait_for_version(self, version: int) -> bool:
+        with self.changed:
+            self.changed.wait_for(lambda: self.stopped or self.version >= version)
+            return not self.stopped
+
+    def _produce(self) -> None:
+        try:
+            pending = self._submit(self.first)
+            for step in range(self.first, self.last + 1):
+                prompts, futures, started = pending
+                groups = self.rollout.collect(futures)
+                t_generate = time.perf_counter() - started
+                t0 = time.perf_counter()
+                samples = to_samples(prompts, groups)
+                results = self.rewards.score(predictions(groups, self.tokenizer), [prompts[s["group"]].example.reference for s in samples])
+                batch = Batch(step, prompts, samples, results, {"time/generate": t_generate, "time/reward": time.perf_counter() - t0})
+                if self.max_staleness == 0:
+                    self.batches.put(batch)  # the next generation needs the weights trained on this batch
+                if step < self.last:
+                    if not self._wait_for_version(step - self.max_staleness):
+                        return
+                    pending = self._submit(step + 1)
+                if self.max_staleness > 0:
+                    self.batches.put(batch)
+        except BaseException as err:  # handed to the learner's side, which raises it
+            self.batches.put(err)

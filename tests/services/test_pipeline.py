@@ -1,0 +1,104 @@
+"""The rollout pipeline's schedule (glue, so the rollout and reward pools are stand-ins here; the real
+stack runs it in tests/e2e/test_rl_job.py): the staleness bound, the fixed version per step, the
+overlap of generation with training, and errors reaching the learner's side."""
+
+import threading
+import time
+
+import pytest
+
+from rewards.types import RewardResult
+from services.config import load_config
+from services.pipeline import RolloutPipeline, draw_prompts
+from services.rl import old_logprobs_source
+from services.run import Encoded
+from worlds.registry import Example
+
+
+class FakeRollout:
+    """Records, per submitted generation, the weights version the workers hold (as RolloutWorker
+    stamps it) and when it ran; `fail_at` raises on that generation."""
+
+    def __init__(self, seconds=0.0, fail_at=None):
+        self.version, self.seconds, self.fail_at = 0, seconds, fail_at
+        self.submitted, self.lock = [], threading.Lock()
+
+    def submit(self, prompts, n, plans=None):
+        with self.lock:
+            self.submitted.append((self.version, time.perf_counter()))
+            if self.fail_at == len(self.submitted):
+                raise RuntimeError("worker died")
+            return [{"prompt_ids": p, "responses": [{"response_ids": [1], "logprobs": [-0.1]}] * n, "version": self.version} for p in prompts]
+
+    def collect(self, futures):
+        time.sleep(self.seconds)
+        return futures
+
+
+class FakeRewards:
+    def score(self, predictions, references):
+        return [RewardResult(1.0) for _ in predictions]
+
+
+DATA = [Encoded(Example(id=str(i), prompt=None, answer=None, reference=None), [i], [0]) for i in range(10)]
+
+
+def run_loop(staleness, steps=6, train_s=0.0, rollout=None):
+    rollout = rollout or FakeRollout()
+    pipeline = RolloutPipeline(rollout, FakeRewards(), DATA, None, seed=0, prompts_per_step=2, group_size=3,
+                               first_step=1, last_step=steps, max_staleness=staleness)
+    seen = []
+    try:
+        for step in range(1, steps + 1):
+            batch = pipeline.next()
+            seen.append((batch.step, {s["version"] for s in batch.samples}))
+            time.sleep(train_s)  # training
+            with rollout.lock:
+                rollout.version = step  # the sync
+            pipeline.published(step)
+    finally:
+        pipeline.stop()
+        pipeline.thread.join(timeout=10)
+    return seen, rollout
+
+
+@pytest.mark.parametrize("staleness", [0, 1, 2])
+def test_no_sample_trains_more_than_the_bound_behind(staleness):
+    seen, _ = run_loop(staleness)
+    assert [s for s, _ in seen] == list(range(1, 7))
+    for step, versions in seen:
+        (version,) = versions
+        assert 0 <= step - 1 - version <= staleness
+        if staleness <= 1:  # the version of each step is fixed, whatever the timing
+            assert version == max(0, step - 1 - staleness)
+
+
+def test_async_generates_the_next_step_while_the_learner_trains():
+    _, rollout = run_loop(staleness=1, steps=4, train_s=0.3)
+    # step t+1 is submitted before the learner finished training step t: submissions are not 0.3 s apart
+    starts = [t for _, t in rollout.submitted]
+    assert starts[1] - starts[0] < 0.15
+    _, rollout = run_loop(staleness=0, steps=3, train_s=0.3)
+    starts = [t for _, t in rollout.submitted]
+    assert all(b - a >= 0.3 for a, b in zip(starts, starts[1:]))  # sync: each generation waits for the training
+
+
+def test_a_rollout_error_reaches_the_learner():
+    with pytest.raises(RuntimeError, match="worker died"):
+        run_loop(staleness=1, rollout=FakeRollout(fail_at=3))
+
+
+def test_prompts_of_a_step_depend_on_seed_and_step_only():
+    assert [e.example.id for e in draw_prompts(DATA, 0, 5, 4)] == [e.example.id for e in draw_prompts(DATA, 0, 5, 4)]
+    assert [e.example.id for e in draw_prompts(DATA, 0, 5, 4)] != [e.example.id for e in draw_prompts(DATA, 0, 6, 4)]
+
+
+@pytest.mark.parametrize("overrides, source", [
+    ([], "rollout"),  # float32 engine and learner, untruncated sampling
+    (["rollout.dtype=bfloat16"], "recompute"),
+    (["rollout.sampling.top_k=50"], "recompute"),
+    (["rollout.dtype=bfloat16", "learner.old_logprobs=rollout"], "rollout"),
+    (["learner.old_logprobs=recompute"], "recompute"),
+])
+def test_old_logprobs_auto_uses_the_rollouts_only_where_exact(overrides, source):
+    assert old_logprobs_source(load_config(None, overrides)) == source
