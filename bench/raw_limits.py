@@ -1,7 +1,7 @@
 """The raw limits of the step_throughput workload, in a process of its own: one vLLM engine generating the
 same completions (nothing else), and one plain torch training step on that batch (old and reference
 log-probs plus the GRPO updates, with the learner's loss and token-budget micro-batches; no Ray, no
-DeepSpeed). `python bench/raw_limits.py SPEC.json`; bench/step_throughput.py writes the spec and reads
+DeepSpeed), also timed with the learner's batching before the token budget (32 sequences per pass). `python bench/raw_limits.py SPEC.json`; bench/step_throughput.py writes the spec and reads
 the JSON on the last line.
 """
 
@@ -54,12 +54,16 @@ def raw_limits(args, model: str, prompts: list[list[int]], cfg) -> dict:
         logits = model_(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float() / s.temperature
         return b, torch.log_softmax(logits, -1).gather(-1, b["targets"].unsqueeze(-1)).squeeze(-1)
 
-    def train_step() -> dict:
+    def passes(batch: list[dict], by_count: bool) -> list[list[int]]:
+        """Token-budget micro-batches, or (the learner's batching before) 32 sequences per pass in arrival order."""
+        return [list(range(i, min(i + 32, len(batch)))) for i in range(0, len(batch), 32)] if by_count else token_budget_batches(batch, budget)
+
+    def train_step(by_count: bool = False) -> dict:
         t = {}
         t0 = time.perf_counter()
         with torch.no_grad():
             for key, m in (("old_logprobs", policy), ("ref_logprobs", reference)):
-                for idx in token_budget_batches(samples, budget):
+                for idx in passes(samples, by_count):
                     _, lp = logprobs(m, [samples[i] for i in idx])
                     for row, i in zip(lp, idx):
                         samples[i][key] = response_values(row, samples[i])
@@ -69,7 +73,7 @@ def raw_limits(args, model: str, prompts: list[list[int]], cfg) -> dict:
         for u in range(0, len(samples), per_update):
             mini = samples[u : u + per_update]
             total = sum(len(x["response_ids"]) for x in mini)
-            for idx in token_budget_batches(mini, budget):
+            for idx in passes(mini, by_count):
                 part = [mini[i] for i in idx]
                 b, lp = logprobs(policy, part)
                 loss, _ = grpo_loss(lp, b["old_logprobs"], b["advantages"], b["mask"], ref_logprobs=b["ref_logprobs"], kl_coef=alg.kl_coef,
@@ -82,12 +86,15 @@ def raw_limits(args, model: str, prompts: list[list[int]], cfg) -> dict:
         return t
 
     train_step()  # warm-up
-    train = [train_step() for _ in range(max(1, min(3, args.steps)))]
+    repeats = max(1, min(3, args.steps))
+    train = [train_step() for _ in range(repeats)]
+    by_count = [train_step(by_count=True) for _ in range(repeats)]
     return {
         "generate": statistics.median(times[1:] or times),
         "tokens": statistics.median(sum(len(x["response_ids"]) for x in b) for b in batches),
         "completions": len(samples),
         **{k: statistics.median(t[k] for t in train) for k in train[0]},
+        "step_32_per_pass": statistics.median(sum(t.values()) for t in by_count),
     }
 
 

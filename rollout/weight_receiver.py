@@ -21,18 +21,7 @@ class WeightReceiver:
         from safetensors.torch import load
 
         buckets, self._staged_buckets = getattr(self, "_staged_buckets", []), []
-        count = 0
-
-        def weights():
-            nonlocal count
-            for data in buckets:
-                for name, tensor in load(data).items():
-                    count += 1
-                    yield name, tensor
-
-        self.reload_weights(weights_iterator=weights())
-        self._refresh_tied_lm_head()
-        return count
+        return self._reload(item for data in buckets for item in load(data).items())
 
     def join_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str, own_host: str) -> None:
         from learner.weights import WeightGroup
@@ -41,15 +30,19 @@ class WeightReceiver:
         self._weight_group = WeightGroup(host, port, rank, world_size, backend, own_host=own_host)
 
     def receive_weights(self, layout) -> int:
+        return self._reload(self._weight_group.receive(layout))
+
+    def _reload(self, named_tensors) -> int:
+        """Reload the weights in place from an iterator of (name, tensor), consumed one at a time; returns the count."""
         count = 0
 
-        def weights():
+        def counted():
             nonlocal count
-            for name, tensor in self._weight_group.receive(layout):
+            for item in named_tensors:
                 count += 1
-                yield name, tensor
+                yield item
 
-        self.reload_weights(weights_iterator=weights())
+        self.reload_weights(weights_iterator=counted())
         self._refresh_tied_lm_head()
         return count
 

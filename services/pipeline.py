@@ -88,8 +88,7 @@ class RolloutPipeline:
 
     def _submit(self, step: int):
         prompts = draw_prompts(self.data, self.seed, step, self.prompts_per_step)
-        futures = self.rollout.submit([e.prompt_ids for e in prompts], n=self.group_size, plans=plans_of(prompts))
-        return prompts, futures, time.perf_counter()
+        return prompts, self.rollout.submit([e.prompt_ids for e in prompts], n=self.group_size, plans=plans_of(prompts))
 
     def _wait_for_version(self, version: int) -> bool:
         with self.changed:
@@ -100,9 +99,9 @@ class RolloutPipeline:
         try:
             pending = self._submit(self.first)
             for step in range(self.first, self.last + 1):
-                prompts, futures, started = pending
+                prompts, futures = pending
                 groups = self.rollout.collect(futures)
-                t_generate = time.perf_counter() - started
+                t_generate = max(g["seconds"] for g in groups)  # the slowest worker's call, queueing excluded
                 t0 = time.perf_counter()
                 samples = to_samples(prompts, groups)
                 results = self.rewards.score(predictions(groups, self.tokenizer), [prompts[s["group"]].example.reference for s in samples])

@@ -16,19 +16,19 @@ from worlds.registry import Example
 
 
 class FakeRollout:
-    """Records, per submitted generation, the weights version the workers hold (as RolloutWorker
-    stamps it) and when it ran; `fail_at` raises on that generation."""
+    """Records each submitted generation in `events` (shared with the learner loop below) and stamps its
+    groups with the weights version the workers hold, as RolloutWorker does; `fail_at` raises on that one."""
 
     def __init__(self, seconds=0.0, fail_at=None):
         self.version, self.seconds, self.fail_at = 0, seconds, fail_at
-        self.submitted, self.lock = [], threading.Lock()
+        self.events, self.lock = [], threading.Lock()
 
     def submit(self, prompts, n, plans=None):
         with self.lock:
-            self.submitted.append((self.version, time.perf_counter()))
-            if self.fail_at == len(self.submitted):
+            self.events.append(("generate", sum(e[0] == "generate" for e in self.events) + 1))
+            if self.fail_at == self.events[-1][1]:
                 raise RuntimeError("worker died")
-            return [{"prompt_ids": p, "responses": [{"response_ids": [1], "logprobs": [-0.1]}] * n, "version": self.version} for p in prompts]
+            return [{"prompt_ids": p, "responses": [{"response_ids": [1], "logprobs": [-0.1]}] * n, "version": self.version, "seconds": self.seconds} for p in prompts]
 
     def collect(self, futures):
         time.sleep(self.seconds)
@@ -52,8 +52,11 @@ def run_loop(staleness, steps=6, train_s=0.0, rollout=None):
         for step in range(1, steps + 1):
             batch = pipeline.next()
             seen.append((batch.step, {s["version"] for s in batch.samples}))
+            with rollout.lock:
+                rollout.events.append(("train", step))
             time.sleep(train_s)  # training
             with rollout.lock:
+                rollout.events.append(("trained", step))
                 rollout.version = step  # the sync
             pipeline.published(step)
     finally:
@@ -74,13 +77,14 @@ def test_no_sample_trains_more_than_the_bound_behind(staleness):
 
 
 def test_async_generates_the_next_step_while_the_learner_trains():
-    _, rollout = run_loop(staleness=1, steps=4, train_s=0.3)
-    # step t+1 is submitted before the learner finished training step t: submissions are not 0.3 s apart
-    starts = [t for _, t in rollout.submitted]
-    assert starts[1] - starts[0] < 0.15
-    _, rollout = run_loop(staleness=0, steps=3, train_s=0.3)
-    starts = [t for _, t in rollout.submitted]
-    assert all(b - a >= 0.3 for a, b in zip(starts, starts[1:]))  # sync: each generation waits for the training
+    _, rollout = run_loop(staleness=1, steps=4, train_s=0.05)
+    order = rollout.events
+    for t in range(1, 4):  # async: step t + 1 is generated before the learner starts training step t
+        assert order.index(("generate", t + 1)) < order.index(("train", t))
+    _, rollout = run_loop(staleness=0, steps=4, train_s=0.05)
+    order = rollout.events
+    for t in range(1, 4):  # sync: only after the weights of step t exist
+        assert order.index(("generate", t + 1)) > order.index(("trained", t))
 
 
 def test_a_rollout_error_reaches_the_learner():
