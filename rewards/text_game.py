@@ -1,9 +1,17 @@
 """Verifier for text-game state prediction (RLVR-World domain 1, ByteSized32-State-Prediction).
 
-Decoding: take the text after "The final answer is:" (fallback: the last ```json block), repair it
-with `json_repair` (a maintained library; models write truncated / sloppy JSON), rebuild the next
-state = current state + diff, and compare it with the reference unit by unit (each object property,
-each object's `contains` as a multiset, each score field).
+Decoding: take the text after "The final answer is:" (fallback: the last ```json block), parse it
+with `json_repair` (a maintained library; models write sloppy JSON: stray quotes, trailing commas),
+rebuild the next state = current state + diff, and compare it with the reference unit by unit (each
+object property, each object's `contains` as a multiset, each score field).
+
+What counts as an answer (anything else scores 0 with its error kind, like the paper's `json.loads`):
+- complete JSON: every `{` / `[` opened outside a string is closed ("truncated" otherwise; a repair
+  must not turn `{"modified": [` cut by the token limit into the empty diff `{"modified": []}`);
+- an object holding a state diff: at least one of `modified` / `removed`, and no top-level key but
+  `modified`, `removed`, `score` ("not_a_diff": e.g. `{}`, or `{"action": "look", "result": "ok"}`);
+- sections of the right shape ("bad_diff"); an empty section may be written `[]`, `{}` or `null`, or
+  left out (`score` left out or empty: the score does not change).
 
 Rewards (PAPER.md):
 - binary: 1 when every object and score field is right, else 0;
@@ -42,32 +50,47 @@ def extract_answer(text: str) -> str | None:
     return blocks[-1] if blocks else None
 
 
-def _max_depth(text: str) -> int:
+DIFF_KEYS = {"modified", "removed", "score"}
+
+
+def _nesting(text: str) -> tuple[int, int]:
+    """(deepest nesting, brackets left open at the end) of JSON text, brackets inside strings ignored."""
     depth = deepest = 0
+    in_string = escaped = False
     for ch in text:
-        if ch in "[{":
+        if in_string:
+            escaped, in_string = (not escaped and ch == "\\"), in_string and (escaped or ch != '"')
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
             depth += 1
             deepest = max(deepest, depth)
         elif ch in "]}":
             depth = max(depth - 1, 0)
-    return deepest
+    return deepest, depth
 
 
 def parse_diff(text: str) -> tuple[Any, str | None]:
-    """(parsed JSON, None) or (None, error kind)."""
+    """(parsed diff, None) or (None, error kind); see the module docstring for what counts as an answer."""
     answer = extract_answer(text)
     if answer is None or "{" not in answer:
         return None, "no_answer"
     if len(answer) > MAX_ANSWER_CHARS:
         return None, "too_long"
-    if _max_depth(answer) > MAX_JSON_DEPTH:
+    answer = answer[answer.index("{"):]
+    deepest, open_at_end = _nesting(answer)
+    if deepest > MAX_JSON_DEPTH:
         return None, "too_deep"
+    if open_at_end:
+        return None, "truncated"
     try:
-        parsed = json_repair.loads(answer[answer.index("{"):])
+        parsed = json_repair.loads(answer)
     except (RecursionError, ValueError, TypeError):
         return None, "invalid_json"
     if not isinstance(parsed, dict):
         return None, "invalid_json"
+    if not ({"modified", "removed"} & parsed.keys()) or parsed.keys() - DIFF_KEYS:
+        return None, "not_a_diff"
     return parsed, None
 
 

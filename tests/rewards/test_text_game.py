@@ -126,6 +126,9 @@ def test_truncated_json_never_raises_and_is_wrong_on_changed_rows(bytesized32_ro
         (f'{ANSWER_MARKER} {{"modified": "lamp", "removed": [], "score": {{}}}}', "bad_diff"),
         (f'{ANSWER_MARKER} {{"modified": [{{"name": "lamp"}}], "removed": [], "score": {{}}}}', "bad_diff"),
         (f'{ANSWER_MARKER} {{"modified": [], "removed": 3, "score": {{}}}}', "bad_diff"),
+        (f'{ANSWER_MARKER} {{"modified": [], "removed": [], "score": {{}}, "note": "x"}}', "not_a_diff"),
+        (f'{ANSWER_MARKER} {{"score": {{"score": 1}}}}', "not_a_diff"),
+        (f'{ANSWER_MARKER} {{"modified": [{{"name": "lamp", "uuid": 3', "truncated"),
     ],
 )
 def test_malformed_answers_get_zero_and_an_error_kind(bytesized32_rows, text, error):
@@ -192,3 +195,35 @@ def test_binary_verifier_by_name():
     wrong = answer(EMPTY_DIFF)
     assert get_verifier("text_game_binary").score(wrong, ref).reward == 0.0
     assert get_verifier("text_game").score(wrong, ref).reward > 0.0
+
+
+def unchanged_rows(rows):
+    return [r for r in rows if not score(answer(EMPTY_DIFF), reference(r)).metrics["changed"]]
+
+
+@pytest.mark.parametrize("text, error", [
+    (f"{ANSWER_MARKER} {{", "truncated"),  # cut right after the marker: a repair would make it {}
+    (f'{ANSWER_MARKER} {{"modified": [', "truncated"),  # ... or the empty diff {"modified": []}
+    (f"{ANSWER_MARKER} {{}}", "not_a_diff"),
+    (f'{ANSWER_MARKER} {{"action": "look", "result": "ok"}}', "not_a_diff"),
+    ('```json\n{"action": "look"}\n```', "not_a_diff"),
+])
+def test_answers_that_are_no_state_diff_score_zero_on_unchanged_rows(bytesized32_rows, text, error):
+    """Issue #8: on an unchanged transition these used to score the full reward and count as correct."""
+    rows = unchanged_rows(bytesized32_rows)[:200]
+    for r in (score(text, reference(row)) for row in rows):
+        assert (r.reward, r.metrics["exact_match"], r.error) == (0.0, 0.0, error)
+    assert summarize([score(text, reference(row)) for row in rows])["accuracy_unchanged"] == 0.0
+
+
+def test_empty_sections_of_either_container_type_mean_empty(bytesized32_rows):
+    """A right diff scores the maximum whichever empty container it writes for an empty section."""
+    for spelling in ({"modified": {}, "removed": {}, "score": []}, {"modified": None, "removed": None}, {"removed": []}):
+        for row in unchanged_rows(bytesized32_rows)[:100]:
+            r = score(answer(spelling), reference(row))
+            assert r.error is None and r.reward == 1.0 and r.metrics["binary_reward"] == 1.0, spelling
+    for row in changed_rows(bytesized32_rows)[:300]:
+        diff = true_diff(row)
+        swapped = {**diff, "removed": diff["removed"] or {}, "score": diff["score"] or []}
+        r = score(answer(swapped), reference(row))
+        assert r.error is None and r.reward == 1.0, (row["game"], row["state_id"])

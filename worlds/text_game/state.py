@@ -72,21 +72,21 @@ def compute_diff(current_objects: list, next_objects: list, current_score: dict,
     return {"modified": modified, "removed": removed, "score": dict(next_score) if score_changed else {}}
 
 
+def _empty(section: Any) -> bool:
+    return section is None or (isinstance(section, (list, dict)) and not section)
+
+
 def apply_diff(current_objects: list, current_score: dict, diff: Any) -> tuple[dict[int, dict], dict]:
     """Rebuild the next state from a (model-written) diff. Raises DiffError when the diff is unusable.
 
-    Missing keys mean "no change"; a non-empty `score` replaces the score state (as the official
-    evaluation does), so a partial score dict gets the missing fields wrong.
+    Missing keys mean "no change", and so does an empty section of either container type (`[]`, `{}`)
+    or null; a non-empty `score` replaces the score state (as the official evaluation does), so a
+    partial score dict gets the missing fields wrong.
     """
     if not isinstance(diff, dict):
         raise DiffError(f"the answer must be a JSON object with modified/removed/score, got {type(diff).__name__}")
-    modified, removed, score = diff.get("modified", []), diff.get("removed", []), diff.get("score", {})
-    if modified is None:
-        modified = []
-    if removed is None:
-        removed = []
-    if score is None:
-        score = {}
+    modified, removed, score = (diff.get(key) for key in ("modified", "removed", "score"))
+    modified, removed, score = ([] if _empty(modified) else modified), ([] if _empty(removed) else removed), ({} if _empty(score) else score)
     if not isinstance(modified, list):
         raise DiffError("'modified' must be a list of objects")
     if not isinstance(removed, list):
