@@ -56,7 +56,8 @@ def workload(args, out_dir: str, name: str, extra: list[str]):
              "world.text_game.builtin_test_rows=8", "run.mle_epochs=0.5", "run.tiny.vocab_size=512", "run.tiny.hidden_size=64",
              "run.tiny.num_layers=2", "run.tiny.num_heads=2", "learner.mini_batch_prompts=2"] if args.quick else []
     return load_config(ROOT / "configs" / "tiny_text_game.yaml", [
-        f"run.output_dir={out_dir}", f"run.name={name}", f"run.rl_steps={args.steps + 1}", "run.checkpoint_every=1000000", *quick, *extra,
+        f"run.output_dir={out_dir}", f"run.name={name}", f"run.rl_steps={args.steps + 1}", "run.checkpoint_every=1000000",
+        "rollout.sampling.max_new_tokens=256", *quick, *extra,  # the workload of issue #10's figures, whatever the demo's cap
     ])
 
 
@@ -83,7 +84,7 @@ def step_prompts(args, model: str, out_dir: str):
 
     run = Run(workload(args, out_dir, "prompts", []))
     data = run.split("train", load_tokenizer(model))
-    prompts = [e for step in range(1, args.steps + 2) for e in draw_prompts(data, run.cfg.run.seed, step, run.cfg.run.prompts_per_step)]
+    prompts = [e for step in range(1, args.steps + 2) for e in draw_prompts(data, run.cfg.run.seed, step, run.cfg.run.prompts_per_step, run.rl_mix())]
     return [e.prompt_ids for e in prompts], [e.example.reference for e in prompts], run.cfg
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from learner.config import LearnerConfig
 from learner.tiny import TinyModelConfig
@@ -50,8 +50,16 @@ class RunConfig(BaseModel):
     eval_max_examples: int | None = Field(None, ge=1, description="Cap on evaluated examples (unset = the whole split)")
     eval_modes: list[Literal["greedy", "sampled"]] = Field(default_factory=lambda: ["greedy"], min_length=1, description="Decodings the eval stage scores each model with (sampled: as the paper's video eval)")
     eval_temperature: float = Field(1.0, gt=0.0, description="Temperature of the 'sampled' eval mode (paper video eval: 1.0)")
+    eval_best_of: list[int] = Field(default_factory=list, description="Best-of-N evaluation (paper Fig. 4): for each N, every example scored by the best of N sampled predictions (run.eval_temperature / eval_top_k), per model; empty = off")
     eval_top_k: int = Field(100, ge=-1, description="Top-k of the 'sampled' eval mode (paper video eval: 100; -1 = off)")
     tiny: TinyModelConfig = Field(default_factory=TinyModelConfig, description="Size of the model built when model='tiny'")
+
+    @field_validator("eval_best_of")
+    @classmethod
+    def _positive(cls, ns: list[int]) -> list[int]:
+        if any(n < 1 for n in ns):
+            raise ValueError(f"every N must be >= 1, got {ns}")
+        return ns
 
 
 class JobConfig(BaseModel):

@@ -5,8 +5,9 @@
 1. build a tokenizer and a tiny model from the built-in training split and train it by MLE;
 2. run RLVR (GRPO with the verifier's reward) from that checkpoint, timing the stage;
 3. as a control, continue MLE from the same checkpoint for the same wall time;
-4. evaluate all three greedily on the held-out split and print them side by side with the reward curve.
-Everything lands in the run directory (demo_summary.json holds the table).
+4. evaluate all three greedily on the held-out split and print them side by side with the reward curve,
+   and (run.eval_best_of) the best-of-N curves of sampled predictions (paper Fig. 4).
+Everything lands in the run directory (demo_summary.json holds the tables, best_of.png the curves).
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n== held-out {cfg.run.eval_split} split, {len(held_out)} examples, greedy ==\n{format_side_by_side(results)}")
     print("\nRL reward curve (step: mean reward): " + "  ".join(f"{s}: {r:.3f}" for s, r in reward_curve(run)))
     print("wall time (s): " + "  ".join(f"{k}={v:.0f}" for k, v in timings.items()))
-    (run.dir / "demo_summary.json").write_text(json.dumps({"results": results, "timings_s": timings, "reward_curve": reward_curve(run, 1000)}, indent=1))
+    best_of = json.loads((run.dir / "best_of.json").read_text()) if cfg.run.eval_best_of else {}
+    (run.dir / "demo_summary.json").write_text(json.dumps({"results": results, "best_of": best_of, "timings_s": timings, "reward_curve": reward_curve(run, 1000)}, indent=1))
     return 0
 
 

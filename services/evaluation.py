@@ -35,4 +35,68 @@ def evaluate(run: Run, models: dict[str, str], data: list[Encoded], tokenizer) -
     print(f"== evaluation ({len(data)} {cfg.run.eval_split} examples; {modes}) ==\n{format_side_by_side(summaries)}")
     if hasattr(run.world, "report"):
         print(f"saved {run.world.report(run.dir, [e.example for e in data], responses)}")
+    if cfg.run.eval_best_of:
+        best_of_n(run, models, data, tokenizer)
     return summaries
+
+
+HEADLINE = ("accuracy_overall", "accuracy_changed", "accuracy_unchanged", "lpips_x100", "psnr", "reward_mean")
+
+
+def best_of_curve(results: list[list], ns: list[int], summarize) -> dict[int, dict]:
+    """For each N: the verifier's summary over the examples, each scored by the best (highest-reward)
+    of its first N samples: the oracle that RLVR is compared with (paper Fig. 4)."""
+    return {n: summarize([max(samples[:n], key=lambda r: r.reward) for samples in results]) for n in ns}
+
+
+def best_of_n(run: Run, models: dict[str, str], data: list[Encoded], tokenizer) -> dict[str, dict[int, dict]]:
+    """Sample max(run.eval_best_of) predictions per example from each model (run.eval_temperature /
+    eval_top_k), score them on the reward workers, and report the best-of-N curve of each model:
+    printed, saved as best_of.json and drawn in best_of.png."""
+    from rewards.pool import RewardPool
+    from rewards.registry import get_verifier
+    from rollout.pool import RolloutPool
+
+    cfg = run.cfg
+    ns, k = sorted(set(cfg.run.eval_best_of)), max(cfg.run.eval_best_of)
+    sampling = cfg.rollout.sampling.model_copy(update={"temperature": cfg.run.eval_temperature, "top_k": cfg.run.eval_top_k})
+    curves = {}
+    for model, path in models.items():
+        pool = RolloutPool(path, cfg.rollout.model_copy(update={"sampling": sampling}), seed=cfg.run.seed)
+        try:
+            groups = pool.generate([e.prompt_ids for e in data], n=k, plans=plans_of(data))
+        finally:
+            pool.shutdown()
+        rewards = RewardPool(cfg.rewards, run.verifier)
+        try:
+            flat = rewards.score(predictions(groups, tokenizer), [e.example.reference for e in data for _ in range(k)])
+        finally:
+            rewards.shutdown()
+        curves[model] = best_of_curve([flat[i * k : (i + 1) * k] for i in range(len(data))], ns, get_verifier(run.verifier).summarize)
+    keys = [key for key in HEADLINE if key in next(iter(curves.values()))[ns[0]]]
+    print(f"== best of N ({len(data)} {cfg.run.eval_split} examples, sampled at temperature {cfg.run.eval_temperature}, top-k {cfg.run.eval_top_k}) ==")
+    print(f"{'N':>4}" + "".join(f"{f'{m}: {key}':>34}" for m in curves for key in keys[:2]))
+    for n in ns:
+        print(f"{n:>4}" + "".join(f"{curves[m][n][key]:>34.4f}" for m in curves for key in keys[:2]))
+    (run.dir / "best_of.json").write_text(json.dumps({m: {str(n): c for n, c in curve.items()} for m, curve in curves.items()}, indent=1))
+    plot_best_of(curves, keys[0], run.dir / "best_of.png")
+    return curves
+
+
+def plot_best_of(curves: dict[str, dict[int, dict]], key: str, path) -> None:
+    """The best-of-N curve of each model (x: N, log scale; y: `key`) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for model, curve in curves.items():
+        ax.plot(list(curve), [c[key] for c in curve.values()], marker="o", label=model)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("N (samples per example, best kept by the verifier)")
+    ax.set_ylabel(key)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

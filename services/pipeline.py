@@ -36,9 +36,43 @@ class Batch:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def draw_prompts(data: list[Encoded], seed: int, step: int, count: int) -> list[Encoded]:
-    """The prompts of a step: a function of (seed, step) alone, so a resumed run draws the same ones."""
-    return random.Random(seed * 100_003 + step).sample(data, min(count, len(data)))
+def _split_by_change(data: list[Encoded], unchanged_per_changed: float) -> tuple[list[Encoded], list[Encoded], int]:
+    """(changed, unchanged, how many unchanged an epoch samples); examples without a 'changed' flag count as changed."""
+    changed = [e for e in data if e.example.meta.get("changed", True)]
+    unchanged = [e for e in data if not e.example.meta.get("changed", True)]
+    return changed, unchanged, min(len(unchanged), round(unchanged_per_changed * len(changed)))
+
+
+def rl_epoch(data: list[Encoded], seed: int, epoch: int, unchanged_per_changed: float | None = None) -> list[Encoded]:
+    """One epoch of RL prompts in order, a function of (seed, epoch) alone: every example, or (with a
+    mix ratio) every changed transition plus `unchanged_per_changed` unchanged ones per changed one,
+    sampled anew each epoch (the paper's RL sets); shuffled."""
+    rng = random.Random(seed * 1_000_003 + epoch)
+    chosen = list(data)
+    if unchanged_per_changed is not None:
+        changed, unchanged, k = _split_by_change(data, unchanged_per_changed)
+        chosen = changed + rng.sample(unchanged, k)
+    rng.shuffle(chosen)
+    return chosen
+
+
+def draw_prompts(data: list[Encoded], seed: int, step: int, count: int, unchanged_per_changed: float | None = None) -> list[Encoded]:
+    """The prompts of a step: the next `count` of the epochs laid end to end (see rl_epoch), a function
+    of (seed, step) alone, so a resumed run draws the same ones."""
+    if unchanged_per_changed is None:
+        epoch_size = len(data)
+    else:
+        changed, _, k = _split_by_change(data, unchanged_per_changed)
+        epoch_size = len(changed) + k
+    if epoch_size == 0:
+        raise ValueError("no RL prompts: the training split is empty (or holds no changed transition for the RL mix)")
+    count = min(count, epoch_size)
+    start = (step - 1) * count
+    out: list[Encoded] = []
+    while len(out) < count:
+        epoch, offset = divmod(start + len(out), epoch_size)
+        out += rl_epoch(data, seed, epoch, unchanged_per_changed)[offset : offset + count - len(out)]
+    return out
 
 
 def to_samples(prompts: list[Encoded], groups: list[dict]) -> list[dict]:
@@ -53,9 +87,10 @@ def to_samples(prompts: list[Encoded], groups: list[dict]) -> list[dict]:
 
 class RolloutPipeline:
     def __init__(self, rollout, rewards, data: list[Encoded], tokenizer, *, seed: int, prompts_per_step: int,
-                 group_size: int, first_step: int, last_step: int, max_staleness: int):
+                 group_size: int, first_step: int, last_step: int, max_staleness: int, unchanged_per_changed: float | None = None):
         self.rollout, self.rewards, self.data, self.tokenizer = rollout, rewards, data, tokenizer
         self.seed, self.prompts_per_step, self.group_size = seed, prompts_per_step, group_size
+        self.unchanged_per_changed = unchanged_per_changed
         self.first, self.last, self.max_staleness = first_step, last_step, max_staleness
         self.version = first_step - 1  # the newest weights the rollout workers were given
         self.changed = threading.Condition()
@@ -87,7 +122,7 @@ class RolloutPipeline:
     # ---- the rollout side (background thread) -----------------------------------------------
 
     def _submit(self, step: int):
-        prompts = draw_prompts(self.data, self.seed, step, self.prompts_per_step)
+        prompts = draw_prompts(self.data, self.seed, step, self.prompts_per_step, self.unchanged_per_changed)
         return prompts, self.rollout.submit([e.prompt_ids for e in prompts], n=self.group_size, plans=plans_of(prompts))
 
     def _wait_for_version(self, version: int) -> bool:

@@ -85,6 +85,7 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
     pipeline = RolloutPipeline(
         rollout, rewards, data, tokenizer, seed=cfg.run.seed, prompts_per_step=cfg.run.prompts_per_step,
         group_size=cfg.rollout.group_size, first_step=first_step, last_step=cfg.run.rl_steps, max_staleness=staleness_bound,
+        unchanged_per_changed=run.rl_mix(),
     )
     try:
         for step in range(first_step, cfg.run.rl_steps + 1):
@@ -106,7 +107,9 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
 
             step_s = time.perf_counter() - t_step
             staleness = [step - 1 - s["version"] for s in batch.samples]
+            changed = [e.example.meta["changed"] for e in batch.prompts if "changed" in e.example.meta]
             log.log(step, cfg.run.rl_steps, {
+                **({"prompts_changed_share": sum(changed) / len(changed)} if changed else {}),
                 **{k: v for k, v in summarize(batch.results).items() if isinstance(v, (int, float))}, **train,
                 "reward_std": float(reward.std()) if len(reward) > 1 else 0.0,
                 **batch.timings, "time/wait": t_wait, "time/train": t_train, **synced, "time/step": step_s,

@@ -63,6 +63,11 @@ class Run:
         self.world = get_world(cfg.world, str(self.dir))
         self.verifier = cfg.rewards.verifier or self.world.verifier
 
+    def rl_mix(self) -> float | None:
+        """Unchanged transitions per changed one in the RL prompts (the world's option), None = the natural mix."""
+        mix = getattr(self.world, "rl_unchanged_per_changed", None)
+        return mix(self.verifier) if mix else None
+
     def split(self, name: str, tokenizer) -> list[Encoded]:
         """The encoded examples of a split (others than train: at most run.eval_max_examples, evenly spaced)."""
         data = self.encode(self.world.examples(name), tokenizer)

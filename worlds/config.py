@@ -23,6 +23,7 @@ class TextGameConfig(BaseModel):
     builtin_train_rows: int = Field(2000, ge=1, description="Rows the built-in simulator generates for the train split")
     builtin_validation_rows: int = Field(200, ge=1, description="Rows the built-in simulator generates for the validation split")
     builtin_test_rows: int = Field(300, ge=1, description="Rows the built-in simulator generates for the test split")
+    rl_unchanged_per_changed: float | None = Field(None, ge=0.0, description="RL prompt mix: every changed transition is kept and this many unchanged ones per changed one are sampled, anew each epoch; unset = the paper's mix for the verifier (0.05 for text_game, the task-specific reward; 0.40 for text_game_binary); MLE keeps the natural mix")
 
 
 class FrameTokenizerConfig(BaseModel):

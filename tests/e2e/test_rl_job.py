@@ -33,7 +33,7 @@ def records(run_dir, stage):
 
 
 def test_rl_job_completes_syncs_every_worker_and_resumes(ray_cluster, tmp_path):
-    out = run_job(job(tmp_path, "run.rl_steps=3", "run.checkpoint_every=2", "run.stages=[mle,rl,eval]"))
+    out = run_job(job(tmp_path, "run.rl_steps=3", "run.checkpoint_every=2", "run.stages=[mle,rl,eval]", "run.eval_best_of=[1,2]"))
     run_dir = tmp_path / "e2e"
     rl = records(run_dir, "rl")
     assert [r["step"] for r in rl] == [1, 2, 3]
@@ -44,6 +44,10 @@ def test_rl_job_completes_syncs_every_worker_and_resumes(ray_cluster, tmp_path):
         assert {"reward_mean", "reward_std", "accuracy_overall", "kl", "clip_frac", "grad_norm"} <= set(r)
     assert (run_dir / "config.yaml").exists() and (run_dir / "checkpoints" / "step2").is_dir()
     assert out["eval"]["rl"]["num_samples"] == out["eval"]["mle"]["num_samples"] == 8  # both exported models served by vLLM and scored
+    best_of = json.loads((run_dir / "best_of.json").read_text())  # best of 1 and of 2 sampled predictions, per model
+    assert set(best_of) == {"mle", "rl"} and all(set(c) == {"1", "2"} for c in best_of.values())
+    assert all(c["2"]["reward_mean"] >= c["1"]["reward_mean"] and c["1"]["num_samples"] == 8 for c in best_of.values())
+    assert (run_dir / "best_of.png").stat().st_size > 0
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -58,7 +58,7 @@ def test_video_job_tokenizer_mle_rl_eval(ray_cluster, tmp_path):
         "world.video.test_episodes=2", "world.video.tokenizer_steps=20", "world.video.context_frames=1", "world.video.horizon=2",
         "run.mle_epochs=12", "run.mle_batch_size=16", "run.rl_steps=2", "run.prompts_per_step=4", "rollout.group_size=4",
         "learner.mini_batch_prompts=2", "run.eval_max_examples=6", "rewards.num_workers=2", "run.tiny.num_layers=2",
-        "run.eval_modes=[greedy,sampled]",
+        "run.eval_modes=[greedy,sampled]", "run.eval_best_of=[1,3]",
     ])
     out = run_job(cfg)
     run_dir = tmp_path / "video"
@@ -71,6 +71,8 @@ def test_video_job_tokenizer_mle_rl_eval(ray_cluster, tmp_path):
         assert summary["num_samples"] == 6
         assert {"mse", "psnr", "ssim", "lpips", "repetition_rate", "invalid_rate"} <= set(summary)
     assert (run_dir / "strips.png").stat().st_size > 0 and "truth | mle | rl | mle@sampled" in (run_dir / "strips.txt").read_text()
+    best_of = json.loads((run_dir / "best_of.json").read_text())  # the best of 3 samples by -(L1 + LPIPS), per model
+    assert all(c["3"]["reward_mean"] >= c["1"]["reward_mean"] and "lpips_x100" in c["3"] for c in best_of.values())
     report = json.loads((run_dir / "frame_tokenizer" / "report.json").read_text())
     assert report["test_psnr"] > 0
     # the exported world model is a Llama over frame / action / special tokens, with no text tokenizer

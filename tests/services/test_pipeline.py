@@ -9,7 +9,7 @@ import pytest
 
 from rewards.types import RewardResult
 from services.config import load_config
-from services.pipeline import RolloutPipeline, draw_prompts
+from services.pipeline import RolloutPipeline, draw_prompts, rl_epoch
 from services.rl import old_logprobs_source
 from services.run import Encoded
 from worlds.registry import Example
@@ -92,9 +92,33 @@ def test_a_rollout_error_reaches_the_learner():
         run_loop(staleness=1, rollout=FakeRollout(fail_at=3))
 
 
+def ids(items):
+    return [e.example.id for e in items]
+
+
 def test_prompts_of_a_step_depend_on_seed_and_step_only():
-    assert [e.example.id for e in draw_prompts(DATA, 0, 5, 4)] == [e.example.id for e in draw_prompts(DATA, 0, 5, 4)]
-    assert [e.example.id for e in draw_prompts(DATA, 0, 5, 4)] != [e.example.id for e in draw_prompts(DATA, 0, 6, 4)]
+    assert ids(draw_prompts(DATA, 0, 5, 4)) == ids(draw_prompts(DATA, 0, 5, 4))
+    assert ids(draw_prompts(DATA, 0, 5, 4)) != ids(draw_prompts(DATA, 0, 6, 4))
+    # steps walk through the epochs laid end to end: 10 examples, 4 per step -> step 3 straddles epochs 0 and 1
+    epochs = ids(rl_epoch(DATA, 0, 0)) + ids(rl_epoch(DATA, 0, 1))
+    assert ids(draw_prompts(DATA, 0, 1, 4) + draw_prompts(DATA, 0, 2, 4) + draw_prompts(DATA, 0, 3, 4)) == epochs[:12]
+    assert sorted(epochs[:10]) == sorted(ids(DATA))  # every prompt once per epoch
+
+
+MIXED = [Encoded(Example(id=f"{'c' if i % 5 == 0 else 'u'}{i}", prompt=None, answer=None, reference=None, meta={"changed": i % 5 == 0}), [i], [0])
+         for i in range(200)]  # 40 changed, 160 unchanged transitions
+
+
+def test_rl_mix_keeps_every_changed_transition_and_samples_unchanged_ones_per_epoch():
+    epochs = [rl_epoch(MIXED, 0, e, unchanged_per_changed=0.05) for e in range(3)]
+    for epoch in epochs:
+        assert sum(e.example.meta["changed"] for e in epoch) == 40 and len(epoch) == 42  # 100:5, as the paper
+    unchanged = [{e.example.id for e in epoch if not e.example.meta["changed"]} for epoch in epochs]
+    assert len(set(map(frozenset, unchanged))) > 1  # resampled per epoch, from the seed
+    assert ids(rl_epoch(MIXED, 0, 1, 0.05)) == ids(epochs[1])
+    assert len(rl_epoch(MIXED, 0, 0, 0.40)) == 56 and len(rl_epoch(MIXED, 0, 0, 10.0)) == 200  # capped by what exists
+    step = draw_prompts(MIXED, 0, 1, 16, 0.05)
+    assert sum(e.example.meta["changed"] for e in step) >= 14
 
 
 @pytest.mark.parametrize("overrides, source", [

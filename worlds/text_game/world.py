@@ -10,6 +10,7 @@ from worlds.text_game.prompt import render_answer, render_prompt
 from worlds.text_game.state import is_unchanged
 
 SPLITS = ("train", "validation", "test")
+PAPER_RL_MIX = {"text_game": 0.05, "text_game_binary": 0.40}  # unchanged per changed transition in the paper's RL sets
 
 
 def reference(row: dict) -> dict:
@@ -59,6 +60,12 @@ class TextGameWorld:
         if self._rules is not None:
             return self._rules.get(game)
         return simulator.rules(game) if game in simulator.GAMES else None
+
+    def rl_unchanged_per_changed(self, verifier: str) -> float | None:
+        """Unchanged transitions per changed one in the RL prompts (the configured value, else the
+        paper's for the verifier; None = the natural mix, e.g. for a user's own verifier)."""
+        configured = self.cfg.rl_unchanged_per_changed
+        return configured if configured is not None else PAPER_RL_MIX.get(verifier)
 
     def examples(self, split: str) -> list[Example]:
         return [to_example(row, self.rules(row["game"]), self.cfg.prompt_style) for row in self.rows(split)]
