@@ -57,7 +57,8 @@ def workload(args, out_dir: str, name: str, extra: list[str]):
              "run.tiny.num_layers=2", "run.tiny.num_heads=2", "learner.mini_batch_prompts=2"] if args.quick else []
     return load_config(ROOT / "configs" / "tiny_text_game.yaml", [
         f"run.output_dir={out_dir}", f"run.name={name}", f"run.rl_steps={args.steps + 1}", "run.checkpoint_every=1000000",
-        "rollout.sampling.max_new_tokens=256", *quick, *extra,  # the workload of issue #10's figures, whatever the demo's cap
+        "rollout.sampling.max_new_tokens=256", "rollout.sampling.temperature=1.0",  # the workload of issue #10's figures,
+        *quick, *extra,                                                            # whatever the demo's rollout settings
     ])
 
 
