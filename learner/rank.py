@@ -21,27 +21,38 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
 class LearnerRank:
     """A DeepSpeed rank. `samples` are dicts as described in learner/batching.py."""
 
-    def __init__(self, model_path: str, config: dict, rank: int, world_size: int, master_port: int, temperature: float = 1.0):
-        os.environ.update(
-            RANK=str(rank), LOCAL_RANK="0", WORLD_SIZE=str(world_size), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(master_port)
-        )
+    def __init__(self, model_path: str, config: dict, rank: int, world_size: int, temperature: float = 1.0):
+        """Light: the group then asks rank 0 for a free address on its node and calls `start` on every rank."""
+        os.environ.update(RANK=str(rank), LOCAL_RANK="0", WORLD_SIZE=str(world_size))
+        self.cfg = LearnerConfig.model_validate(config)
+        self.rank, self.world_size, self.temperature = rank, world_size, temperature
+        self.model_path = model_path
+
+    def start(self, master_host: str, master_port: int) -> int:
+        """Join the ranks' process group (its store hosted by rank 0 at master_host:master_port) and build
+        the DeepSpeed engine; returns this process's id. Every socket of the group is bound to a node
+        address (the store to master_host, gloo / NCCL to this node's interface), never to all interfaces."""
         import platform_compat
 
         platform_compat.apply()
         import deepspeed
         import torch
+        import torch.distributed as dist
         from transformers import AutoModelForCausalLM
 
-        self.cfg = LearnerConfig.model_validate(config)
-        self.rank, self.world_size, self.temperature = rank, world_size, temperature
-        self.model_path = model_path
+        from learner.weights import bind_collectives_to, bound_store, node_address
+
         torch.set_num_threads(max(1, int(self.cfg.cpus_per_rank)))
         torch.manual_seed(0)
         on_gpu = self.cfg.gpus_per_rank > 0 and torch.cuda.is_available()
         self.device = torch.device("cuda", 0) if on_gpu else torch.device("cpu")
         self.dtype = getattr(torch, self.cfg.dtype)
-        deepspeed.init_distributed(dist_backend="nccl" if on_gpu else "gloo")
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+        backend = "nccl" if on_gpu else "gloo"
+        bind_collectives_to(node_address())
+        self._store = bound_store(master_host, master_port, self.rank, self.world_size)
+        dist.init_process_group(backend, store=self._store, rank=self.rank, world_size=self.world_size)
+        deepspeed.init_distributed(dist_backend=backend)  # uses the group just made
+        model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=torch.float32)
         optimizer = torch.optim.AdamW(model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         ds_config = {
             "train_micro_batch_size_per_gpu": 1,  # nominal: micro-batches are packed by a token budget and
@@ -54,9 +65,14 @@ class LearnerRank:
         self.engine, self.optimizer, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config)
         self.ref_model = None
         if self.cfg.algorithm.kl_coef > 0:
-            self.ref_model = AutoModelForCausalLM.from_pretrained(model_path, dtype=self.dtype).to(self.device).eval()
+            self.ref_model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=self.dtype).to(self.device).eval()
             self.ref_model.requires_grad_(False)
         self.weight_group = None  # rank 0's member of the weight-broadcast group (learner/weights.py)
+        return os.getpid()
+
+    def ready(self) -> int:
+        """The rank's process id, once its engine is up."""
+        return os.getpid()
 
     # ---- forward passes ---------------------------------------------------------------------
 
@@ -179,8 +195,8 @@ class LearnerRank:
         )
         return gathered, module
 
-    def weight_group_address(self) -> tuple[str, int]:
-        """Rank 0: where it will host the weight-broadcast group's store (this node's address, a free port)."""
+    def free_address(self) -> tuple[str, int]:
+        """This node's address and a free port on it: where rank 0 hosts a group's store (the ranks' own, or the weight broadcast's)."""
         from learner.weights import free_port, node_address
 
         host = node_address()
@@ -221,12 +237,19 @@ class LearnerRank:
             return [ray.put(b) for b in to_buckets(module.state_dict().items(), bucket_bytes)]
 
     def save_checkpoint(self, directory: str, tag: str) -> None:
-        self.engine.save_checkpoint(directory, tag=tag)
+        """Weights, optimizer and this rank's torch RNG state (DeepSpeed's files under directory/tag)."""
+        import torch
+
+        self.engine.save_checkpoint(directory, tag=tag, client_state={"torch_rng_state": torch.get_rng_state()})
 
     def load_checkpoint(self, directory: str, tag: str) -> None:
-        path, _ = self.engine.load_checkpoint(directory, tag=tag)
+        import torch
+
+        path, client_state = self.engine.load_checkpoint(directory, tag=tag)
         if path is None:
             raise FileNotFoundError(f"no checkpoint {tag!r} under {directory}")
+        if client_state and "torch_rng_state" in client_state:
+            torch.set_rng_state(client_state["torch_rng_state"])
 
     def export_hf(self, directory: str) -> None:
         """Save the model and the tokenizer it came with as a Hugging Face folder (rank 0 writes)."""

@@ -32,4 +32,5 @@ class RolloutConfig(BaseModel):
     kv_cache_gib: float = Field(1.0, gt=0.0, description="KV-cache memory per engine on CPU (VLLM_CPU_KVCACHE_SPACE)")
     sync_transport: Literal["object_store", "collective"] = Field("object_store", description="How new weights reach the workers: buckets through the Ray object store, or broadcast by learner rank 0 over a torch.distributed group (gloo on CPU, NCCL on GPU)")
     sync_bucket_mb: float = Field(64.0, gt=0.0, description="Size of the weight buckets (object-store objects, or broadcast buffers)")
+    timeout_s: float = Field(600.0, gt=0.0, description="A generation call that makes no progress for this long (counted from when a ready, idle worker got it) is cut off: the worker is replaced and its prompts generated again elsewhere")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Sampling parameters")

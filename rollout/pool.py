@@ -2,16 +2,43 @@
 
 Workers are independent of the learner (their count and resources come from RolloutConfig); the
 pool can grow or shrink between steps, and a worker that joins loads the current weights first
-(`bucket_refs`: the object-store copy of weights `version`; services/sync.py provides one for joiners
-when the weights travel over the collective group).
+(`bucket_refs`: the object-store copy of weights `version`; with the collective transport,
+`weights_source` gives one on demand, see services/sync.py).
+
+Faults: a worker that dies, or whose call makes no progress within `rollout.timeout_s` (counted from
+when an idle, ready worker got it), is killed and replaced by a new actor that loads the current
+weights before it serves; its unfinished prompts go to the next free worker. Seeded prompts
+(`seeds`) give the same samples on whichever worker draws them, so a re-generated prompt is the
+prompt that was asked for. `restarts` and `retried_prompts` count what happened.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass, field
+
 import ray
+from ray.exceptions import GetTimeoutError, RayActorError
 
 from rollout.config import RolloutConfig
 from rollout.worker import RolloutWorker
+
+MAX_ATTEMPTS = 3  # a slice of prompts whose workers keep dying this often ends the call with an error
+
+
+@dataclass
+class Generation:
+    """A submitted call: every prompt's group once it is collected; slices wait for a free worker."""
+
+    prompts: list[list[int]]
+    n: int
+    sampling: dict | None
+    plans: list[dict] | None
+    seeds: list[int] | None
+    groups: list = field(default_factory=list)
+    queue: list[tuple[int, int, int]] = field(default_factory=list)  # (start, end, attempt)
+    in_flight: dict = field(default_factory=dict)  # ref -> (start, end, attempt, worker handle, started at)
 
 
 class RolloutPool:
@@ -19,51 +46,146 @@ class RolloutPool:
         self.cfg, self.model_path, self.seed = config, model_path, seed
         self.actor = ray.remote(num_cpus=config.cpus_per_worker, num_gpus=config.gpus_per_worker)(RolloutWorker)
         self.workers: list = []
+        self.pids: dict = {}  # worker handle -> process id
         self.version, self.bucket_refs = 0, []
+        self.weights_source = None  # () -> object-store refs of the current weights, for joiners when bucket_refs is empty
+        self.restarts = 0  # workers replaced after dying or hanging
+        self.retried_prompts = 0  # prompts generated again because their worker failed
+        self.lock = threading.RLock()  # the pipeline thread and the learner's thread both use the pool
+        self._started = 0
         self.resize(config.num_workers)
+
+    # ---- membership ---------------------------------------------------------------------------
+
+    def _current_weights(self) -> list:
+        if self.version == 0 or self.bucket_refs:
+            return self.bucket_refs
+        if self.weights_source is None:
+            raise RuntimeError("workers that join after a weights broadcast need an object-store copy: resize through services.sync.WeightSync")
+        return self.weights_source()
+
+    def _start(self, count: int) -> list:
+        """`count` new workers, each up (engine built) and holding the current weights version."""
+        new = [self.actor.remote(self.model_path, self.cfg.model_dump(), self.seed + 1000 * (self._started + i)) for i in range(count)]
+        self._started += count
+        pids = ray.get([w.ready.remote() for w in new])
+        if self.version > 0:
+            refs = self._current_weights()
+            ray.get([w.load_weights.remote(self.version, refs) for w in new])
+        self.pids.update(zip(new, pids))
+        return new
 
     def resize(self, num_workers: int) -> None:
         """Add workers (which load the current weights before serving) or remove the newest ones."""
         if num_workers < 1:
             raise ValueError("the rollout pool needs at least one worker")
-        while len(self.workers) > num_workers:
-            ray.kill(self.workers.pop())
-        if num_workers > len(self.workers) and self.version > 0 and not self.bucket_refs:
-            raise RuntimeError("workers that join after a weights broadcast need an object-store copy: resize through services.sync.WeightSync")
-        new = [
-            self.actor.remote(self.model_path, self.cfg.model_dump(), self.seed + 1000 * i)
-            for i in range(len(self.workers), num_workers)
-        ]
-        if self.version > 0:
-            ray.get([w.load_weights.remote(self.version, self.bucket_refs) for w in new])
-        else:
-            ray.get([w.get_version.remote() for w in new])
-        self.workers += new
+        with self.lock:
+            while len(self.workers) > num_workers:
+                self._kill(self.workers.pop())
+            self.workers += self._start(num_workers - len(self.workers))
 
-    def submit(self, prompts: list[list[int]], n: int, sampling: dict | None = None, plans: list[dict] | None = None) -> list:
-        """Start generating groups for every prompt; returns the futures (see `collect`). Prompts (and
-        their plans) are dealt to the workers in contiguous slices; each worker runs its calls in order."""
-        k = len(self.workers)
-        size = -(-len(prompts) // k)
-        return [
-            w.generate.remote(prompts[i * size : (i + 1) * size], n, sampling, plans[i * size : (i + 1) * size] if plans else None)
-            for i, w in enumerate(self.workers)
-            if prompts[i * size : (i + 1) * size]
-        ]
+    def _kill(self, worker) -> None:
+        ray.kill(worker, no_restart=True)
+        self.pids.pop(worker, None)
 
-    @staticmethod
-    def collect(futures: list) -> list[dict]:
-        """The groups of a `submit`, in prompt order."""
-        return [group for part in ray.get(futures) for group in part]
+    def replace(self, worker) -> object:
+        """Kill `worker` (dead or hung) and put a new one, holding the current weights, in its place;
+        returns the replacement, or None when `worker` is no longer in the pool (another thread replaced it)."""
+        with self.lock:
+            if worker not in self.workers:
+                return None
+            index = self.workers.index(worker)
+            self._kill(worker)
+            self.workers[index] = self._start(1)[0]
+            self.restarts += 1
+            return self.workers[index]
 
-    def generate(self, prompts: list[list[int]], n: int, sampling: dict | None = None, plans: list[dict] | None = None) -> list[dict]:
+    # ---- generation ---------------------------------------------------------------------------
+
+    def submit(self, prompts: list[list[int]], n: int, sampling: dict | None = None, plans: list[dict] | None = None,
+               seeds: list[int] | None = None) -> Generation:
+        """Start generating groups for every prompt (see `collect`). Prompts (with their plans and seeds)
+        are dealt to the workers in contiguous slices, one call per worker."""
+        gen = Generation(prompts, n, sampling, plans, seeds, groups=[None] * len(prompts))
+        size = max(1, -(-len(prompts) // max(len(self.workers), 1)))
+        gen.queue = [(start, min(start + size, len(prompts)), 1) for start in range(0, len(prompts), size)]
+        self._dispatch(gen, list(self.workers))
+        return gen
+
+    def _dispatch(self, gen: Generation, idle: list) -> None:
+        while gen.queue and idle:
+            start, end, attempt = gen.queue.pop(0)
+            worker = idle.pop(0)
+            sl = slice(start, end)
+            ref = worker.generate.remote(gen.prompts[sl], gen.n, gen.sampling, gen.plans[sl] if gen.plans else None,
+                                         gen.seeds[sl] if gen.seeds else None)
+            gen.in_flight[ref] = (start, end, attempt, worker, time.monotonic())
+
+    def collect(self, gen: Generation) -> list[dict]:
+        """The groups of a `submit`, in prompt order, once every prompt has its group: slices of workers
+        that died or hung are generated again on the others (or their replacements)."""
+        while gen.in_flight or gen.queue:
+            if gen.in_flight:
+                oldest = min(t for *_, t in gen.in_flight.values())
+                ray.wait(list(gen.in_flight), num_returns=1, timeout=max(0.0, oldest + self.cfg.timeout_s - time.monotonic()))
+            ready, pending = ray.wait(list(gen.in_flight), num_returns=len(gen.in_flight), timeout=0) if gen.in_flight else ([], [])
+            now = time.monotonic()  # deadlines are judged before any replacement below blocks this loop
+            hung = [ref for ref in pending if now - gen.in_flight[ref][4] >= self.cfg.timeout_s]
+            idle = []
+            for ref in ready:
+                start, end, attempt, worker, _ = gen.in_flight.pop(ref)
+                try:
+                    gen.groups[start:end] = ray.get(ref)
+                    idle.append(worker)
+                except RayActorError:
+                    idle.append(self._retry(gen, start, end, attempt, worker, "died"))
+            for ref in hung:
+                start, end, attempt, worker, _ = gen.in_flight.pop(ref)
+                idle.append(self._retry(gen, start, end, attempt, worker, f"made no progress in {self.cfg.timeout_s:g} s"))
+            busy = {w for *_, w, _ in gen.in_flight.values()}
+            self._dispatch(gen, [w for w in dict.fromkeys(idle) if w is not None and w in self.workers and w not in busy])
+            if gen.queue and not gen.in_flight:  # the workers we knew were replaced meanwhile: use the current ones
+                self._dispatch(gen, list(self.workers))
+        return gen.groups
+
+    def _retry(self, gen: Generation, start: int, end: int, attempt: int, worker, why: str):
+        if attempt >= MAX_ATTEMPTS:
+            raise RuntimeError(f"rollout: prompts {start}..{end - 1} failed on {attempt} workers in a row (last: worker {why})")
+        print(f"rollout worker (pid {self.pids.get(worker)}) {why}: replacing it; its {end - start} prompts go to the next free worker", flush=True)
+        gen.queue.append((start, end, attempt + 1))
+        self.retried_prompts += end - start
+        return self.replace(worker) or None
+
+    def generate(self, prompts: list[list[int]], n: int, sampling: dict | None = None, plans: list[dict] | None = None,
+                 seeds: list[int] | None = None) -> list[dict]:
         """Groups for every prompt, in input order."""
-        return self.collect(self.submit(prompts, n, sampling, plans))
+        return self.collect(self.submit(prompts, n, sampling, plans, seeds))
+
+    # ---- weights ------------------------------------------------------------------------------
+
+    def _on_every_worker(self, call) -> list:
+        """`call(worker)` -> future, on every current worker at once; results in worker order. A worker
+        that dies or does not answer within twice `timeout_s` (a call may first wait for the generation
+        it runs) is replaced, and the replacement (which loads the current weights itself) called."""
+        workers = list(self.workers)
+        refs = [call(w) for w in workers]
+        results = []
+        for i, (worker, ref) in enumerate(zip(workers, refs)):
+            while True:
+                try:
+                    results.append(ray.get(ref, timeout=2 * self.cfg.timeout_s))
+                    break
+                except (RayActorError, GetTimeoutError) as err:
+                    print(f"rollout worker (pid {self.pids.get(worker)}) {'died' if isinstance(err, RayActorError) else 'hung'}: replacing it", flush=True)
+                    worker = self.replace(worker) or self.workers[i]
+                    ref = call(worker)
+        return results
 
     def load_weights(self, version: int, bucket_refs: list) -> list[dict]:
         """Every worker loads weights `version` from the object store; the refs are kept for workers that join later."""
-        self.version, self.bucket_refs = version, bucket_refs
-        return ray.get([w.load_weights.remote(version, bucket_refs) for w in self.workers])
+        with self.lock:
+            self.version, self.bucket_refs = version, bucket_refs
+        return self._on_every_worker(lambda w: w.load_weights.remote(version, bucket_refs))
 
     def join_weight_group(self, host: str, port: int, backend: str) -> list:
         """Futures of every worker joining the weight-broadcast group as ranks 1..N (learner rank 0 joins concurrently)."""
@@ -72,13 +194,16 @@ class RolloutPool:
 
     def receive_weights(self, version: int, layout) -> list:
         """Futures of every worker receiving weights `version` over the group (learner rank 0 sends concurrently)."""
-        self.version, self.bucket_refs = version, []
+        with self.lock:
+            self.version, self.bucket_refs = version, []
         return [w.receive_weights.remote(version, layout) for w in self.workers]
 
     def versions(self) -> list[int]:
-        return ray.get([w.get_version.remote() for w in self.workers])
+        return self._on_every_worker(lambda w: w.get_version.remote())
 
     def shutdown(self) -> None:
-        for w in self.workers:
-            ray.kill(w)
-        self.workers = []
+        with self.lock:
+            for w in self.workers:
+                self._kill(w)
+            self.workers = []
+

@@ -3,6 +3,10 @@
 `generate` returns, per prompt, the G sampled responses with their token ids, the log-probs vLLM
 sampled them with (after temperature, the same distribution the learner recomputes), finish
 reasons, and the weights version used. `load_weights` swaps in new weights in place (versioned).
+With a seed per prompt the samples are a function of (weights, prompt, seed) alone, whichever worker
+draws them and whatever it did before: a prompt re-generated after a worker died, or after a resume,
+gets the same samples. A fatal engine error ends the actor's process (vLLM's engine would otherwise
+stay dead inside a live actor), so the pool sees a dead worker and replaces it.
 
 With a plan per prompt ({"generate": k, "append": [ids, ...]}, see worlds.registry.Plan) generation
 is interactive and domain-free: generate exactly k tokens, append the next given ids, generate k
@@ -21,6 +25,18 @@ import ray
 
 from rollout.config import RolloutConfig
 
+SEED_STRIDE = 1 << 12  # vLLM gives the n samples of a seeded prompt the seeds s, s + 1, ..., s + n - 1
+
+
+def exit_if_engine_dead(err: BaseException) -> None:
+    """vLLM reports a dead engine with EngineDeadError and leaves the process up: exit, so Ray (and the
+    pool, which replaces the worker) sees the death."""
+    from vllm.v1.engine.exceptions import EngineDeadError
+
+    if isinstance(err, EngineDeadError):
+        print(f"rollout worker: the vLLM engine died ({err}); exiting so the worker is replaced", flush=True)
+        os._exit(1)
+
 
 class RolloutWorker:
     def __init__(self, model_path: str, config: dict, seed: int = 0):
@@ -31,6 +47,10 @@ class RolloutWorker:
 
         platform_compat.apply()
         from vllm import LLM
+
+        from learner.weights import bind_collectives_to, node_address
+
+        bind_collectives_to(node_address())  # the engine's own (world size 1) gloo group listens on this node's address only
 
         self.cfg = cfg
         self.version = 0
@@ -46,30 +66,41 @@ class RolloutWorker:
             worker_extension_cls="rollout.weight_receiver.WeightReceiver",
         )
 
-    def _params(self, n: int, sampling: dict | None, **fixed):
+    def _params(self, n: int, sampling: dict | None, seed: int | None = None, **fixed):
         from vllm import SamplingParams
 
         s = self.cfg.sampling.model_copy(update=sampling or {})
-        options = dict(n=n, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, max_tokens=s.max_new_tokens, logprobs=0)
+        options = dict(n=n, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, max_tokens=s.max_new_tokens, logprobs=0, seed=seed)
         return SamplingParams(**{**options, **fixed}, detokenize=self.has_tokenizer)
+
+    def ready(self) -> int:
+        """The worker's process id, once its engine is up."""
+        return os.getpid()
 
     @staticmethod
     def _sampled_logprobs(completion) -> list[float]:
         return [step[token].logprob for step, token in zip(completion.logprobs, completion.token_ids)]
 
-    def generate(self, prompts: list[list[int]], n: int, sampling: dict | None = None, plans: list[dict] | None = None) -> list[dict]:
-        """G = n samples for each token-id prompt (interactively when plans are given); each group also
-        carries the weights version and the seconds this worker's call took."""
+    def generate(self, prompts: list[list[int]], n: int, sampling: dict | None = None, plans: list[dict] | None = None,
+                 seeds: list[int] | None = None) -> list[dict]:
+        """G = n samples for each token-id prompt (interactively when plans are given), seeded per prompt
+        when `seeds` are given; each group also carries the weights version and the seconds this call took."""
         start = time.perf_counter()
-        groups = self._generate_planned(prompts, n, sampling, plans) if plans is not None else self._generate(prompts, n, sampling)
+        seeds = seeds if seeds is not None else [None] * len(prompts)
+        try:
+            groups = self._generate_planned(prompts, n, sampling, plans, seeds) if plans is not None else self._generate(prompts, n, sampling, seeds)
+        except Exception as err:
+            exit_if_engine_dead(err)
+            raise
         for g in groups:
             g.update(version=self.version, seconds=time.perf_counter() - start)
         return groups
 
-    def _generate(self, prompts: list[list[int]], n: int, sampling: dict | None) -> list[dict]:
+    def _generate(self, prompts: list[list[int]], n: int, sampling: dict | None, seeds: list) -> list[dict]:
         from vllm.inputs import TokensPrompt
 
-        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], self._params(n, sampling), use_tqdm=False)
+        params = [self._params(n, sampling, seed) for seed in seeds]
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], params, use_tqdm=False)
         groups = []
         for prompt, out in zip(prompts, outputs):
             responses = [
@@ -79,9 +110,10 @@ class RolloutWorker:
             groups.append({"prompt_ids": list(prompt), "responses": responses})
         return groups
 
-    def _generate_planned(self, prompts: list[list[int]], n: int, sampling: dict | None, plans: list[dict]) -> list[dict]:
+    def _generate_planned(self, prompts: list[list[int]], n: int, sampling: dict | None, plans: list[dict], seeds: list) -> list[dict]:
         """Rounds of fixed-length generation: round r extends every live sample by the plan's r-th given
-        ids (r > 0) and `generate` sampled tokens; all samples of all prompts go to the engine at once."""
+        ids (r > 0) and `generate` sampled tokens; all samples of all prompts go to the engine at once
+        (sample j of a seeded prompt draws round r with seed + j + r * SEED_STRIDE)."""
         from vllm.inputs import TokensPrompt
 
         responses = [[{"response_ids": [], "logprobs": [], "mask": [], "finish_reason": "length"} for _ in range(n)] for _ in prompts]
@@ -97,10 +129,11 @@ class RolloutWorker:
                     resp["mask"] += [0] * len(given)
                 requests.append(TokensPrompt(prompt_token_ids=list(prompts[i]) + resp["response_ids"]))
                 # a segment has a fixed length: the model's end-of-sequence token does not end it
-                key = (plan["generate"], tuple(plan.get("allowed") or ()))
+                seed = None if seeds[i] is None else seeds[i] + j + r * SEED_STRIDE
+                key = (plan["generate"], tuple(plan.get("allowed") or ()), seed)
                 if key not in cache:
                     allowed = {"allowed_token_ids": list(range(*key[1]))} if key[1] else {}
-                    cache[key] = self._params(1, sampling, max_tokens=key[0], ignore_eos=True, **allowed)
+                    cache[key] = self._params(1, sampling, seed, max_tokens=key[0], ignore_eos=True, **allowed)
                 params.append(cache[key])
             for (i, j), out in zip(live, self.llm.generate(requests, params, use_tqdm=False)):
                 completion = out.outputs[0]

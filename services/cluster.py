@@ -8,6 +8,8 @@ import os
 import shutil
 import tempfile
 
+from learner.weights import NODE_ADDRESS_ENV
+
 
 @contextlib.contextmanager
 def ray_session(num_cpus: int | None = None):
@@ -30,7 +32,8 @@ def ray_session(num_cpus: int | None = None):
         dashboard_host="127.0.0.1",
         include_dashboard=False,
         _temp_dir=temp_dir,
-        runtime_env={"env_vars": {"TMPDIR": temp_dir}},  # workers' temp files (vLLM's dist-init files) are removed with it
+        # workers' temp files (vLLM's dist-init files) are removed with the temp dir; our collectives bind to loopback
+        runtime_env={"env_vars": {"TMPDIR": temp_dir, NODE_ADDRESS_ENV: "127.0.0.1"}},
     )
     try:
         yield "local"

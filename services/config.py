@@ -46,6 +46,8 @@ class RunConfig(BaseModel):
     mode: Literal["sync", "async"] = Field("sync", description="sync: each step is generated with the weights of the step before (on-policy); async: the rollout pool generates the next step while the learner trains this one")
     max_staleness: int = Field(1, ge=0, description="Async mode: a sample trains at most this many weight versions after the one that generated it (0 = sync)")
     checkpoint_every: int = Field(10, ge=1, description="RL steps between checkpoints (the run resumes from the last one)")
+    keep_checkpoints: int = Field(2, ge=1, description="RL checkpoints kept (the newest; an older one is used when the newest is torn or corrupt)")
+    max_learner_restarts: int = Field(3, ge=0, description="Times the learner group may be re-created from the newest checkpoint after a rank died, before the run fails")
     eval_split: Literal["validation", "test"] = Field("test", description="Split the eval stage scores")
     eval_max_examples: int | None = Field(None, ge=1, description="Cap on evaluated examples (unset = the whole split)")
     eval_modes: list[Literal["greedy", "sampled"]] = Field(default_factory=lambda: ["greedy"], min_length=1, description="Decodings the eval stage scores each model with (sampled: as the paper's video eval)")

@@ -1,11 +1,19 @@
 """The controller: runs the job's stages in order (mle, rl, eval), each in its own module:
-services/mle.py, services/rl.py (the RL loop), services/evaluation.py."""
+services/mle.py, services/rl.py (the RL loop), services/evaluation.py.
+
+A finished stage is recorded in the run directory (stages.json, with its output); a rerun of the same
+run skips the stages that finished (their outputs still exist; RL: for at least run.rl_steps steps)
+and resumes the one that did not (the RL stage from its newest checkpoint, so a rerun with more
+run.rl_steps trains on; MLE and eval start over). A new run.name starts a run afresh.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
+from services.checkpoints import write_atomically
 from services.config import JobConfig
 from services.evaluation import evaluate
 from services.mle import mle_stage
@@ -22,12 +30,19 @@ def run_job(cfg: JobConfig) -> dict:
     from services.cluster import ray_session
 
     run = Run(cfg)
+    state_file = run.dir / "stages.json"
+    finished = json.loads(state_file.read_text()) if state_file.exists() else {}
     outputs: dict = {}
     with ray_session():
         model_path = prepare_model(run)
         tokenizer = load_tokenizer(model_path)
         train = run.split("train", tokenizer)
         for stage in cfg.run.stages:
+            done = finished.get(stage)
+            if done and Path(done["output"], "config.json").exists() and done.get("rl_steps", 0) >= (cfg.run.rl_steps if stage == "rl" else 0):
+                model_path = outputs[stage] = done["output"]
+                print(f"stage {stage} already done ({model_path}): skipped")
+                continue
             t0 = time.perf_counter()
             if stage == "mle":
                 model_path = outputs["mle"] = mle_stage(run, model_path, train)
@@ -36,5 +51,8 @@ def run_job(cfg: JobConfig) -> dict:
             elif stage == "eval":
                 models = {name: outputs[name] for name in ("mle", "rl") if name in outputs} or {Path(model_path).name: model_path}
                 outputs["eval"] = evaluate(run, models, run.split(cfg.run.eval_split, tokenizer), tokenizer)
+            if stage in ("mle", "rl"):
+                finished[stage] = {"output": outputs[stage], **({"rl_steps": cfg.run.rl_steps} if stage == "rl" else {})}
+                write_atomically(state_file, json.dumps(finished))
             print(f"stage {stage} done in {time.perf_counter() - t0:.1f} s")
     return outputs

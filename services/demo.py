@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
+from pathlib import Path
 
 from rewards.score import format_side_by_side
 from services.config import ConfigError, load_config
@@ -50,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     from services.cluster import ray_session
 
     start = time.perf_counter()
+    previous = Path(cfg.run.output_dir) / cfg.run.name
+    if (previous / "config.yaml").exists():  # a benchmark from scratch every time: an old demo's checkpoints must not be resumed
+        print(f"demo: replacing the previous demo run in {previous}")
+        shutil.rmtree(previous)
     run = Run(cfg)
     timings: dict[str, float] = {}
     with ray_session():

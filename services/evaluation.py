@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from services.pipeline import sampling_seeds
 from services.run import Encoded, Run, plans_of, predictions
 
 
@@ -24,7 +25,7 @@ def evaluate(run: Run, models: dict[str, str], data: list[Encoded], tokenizer) -
             name = model if mode == "greedy" else f"{model}@{mode}"
             pool = RolloutPool(path, cfg.rollout.model_copy(update={"sampling": sampling}), seed=cfg.run.seed)
             try:
-                groups = pool.generate([e.prompt_ids for e in data], n=1, plans=plans_of(data))
+                groups = pool.generate([e.prompt_ids for e in data], n=1, plans=plans_of(data), seeds=sampling_seeds(cfg.run.seed, "eval", len(data)))
             finally:
                 pool.shutdown()
             responses[name] = predictions(groups, tokenizer)
@@ -64,7 +65,7 @@ def best_of_n(run: Run, models: dict[str, str], data: list[Encoded], tokenizer) 
     for model, path in models.items():
         pool = RolloutPool(path, cfg.rollout.model_copy(update={"sampling": sampling}), seed=cfg.run.seed)
         try:
-            groups = pool.generate([e.prompt_ids for e in data], n=k, plans=plans_of(data))
+            groups = pool.generate([e.prompt_ids for e in data], n=k, plans=plans_of(data), seeds=sampling_seeds(cfg.run.seed, "best_of", len(data)))
         finally:
             pool.shutdown()
         rewards = RewardPool(cfg.rewards, run.verifier)

@@ -18,6 +18,22 @@ class MetricsLogger:
         self.gauges: dict = {}
         self.start = time.perf_counter()
 
+    def discard_after(self, step: int) -> list[int]:
+        """Before steps after `step` are done again (a resume from the checkpoint of `step`): move this
+        stage's records of later steps from the metrics file to metrics_discarded.jsonl, so the file
+        holds each step once and nothing is lost. Returns the steps moved."""
+        if not self.path.exists():
+            return []
+        lines = [line for line in self.path.read_text().splitlines(keepends=True) if line.strip()]
+        redone = [(r := json.loads(line)).get("stage") == self.stage and r.get("step", 0) > step for line in lines]
+        if any(redone):
+            with open(self.path.with_name("metrics_discarded.jsonl"), "a") as f:
+                f.writelines(line for line, later in zip(lines, redone) if later)
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            tmp.write_text("".join(line for line, later in zip(lines, redone) if not later))
+            tmp.replace(self.path)
+        return [json.loads(line)["step"] for line, later in zip(lines, redone) if later]
+
     def _gauge(self, key: str):
         from ray.util.metrics import Gauge
 
@@ -28,8 +44,14 @@ class MetricsLogger:
 
     def log(self, step: int, total: int | None, metrics: dict) -> None:
         record = {"stage": self.stage, "step": step, "elapsed_s": round(time.perf_counter() - self.start, 3), **metrics}
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        try:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as err:
+            from services.run import RunDirError
+
+            raise RunDirError(f"cannot write {self.path} ({err.strerror}): free space or fix its permissions, then rerun the same "
+                              f"command (the RL stage resumes from its newest checkpoint; finished stages are skipped)") from None
         try:
             for key, value in metrics.items():
                 if isinstance(value, (int, float)) and value == value:

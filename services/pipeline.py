@@ -16,6 +16,7 @@ The thread stops at `stop()` or at the first error, which `next()` raises in the
 
 from __future__ import annotations
 
+import hashlib
 import queue
 import random
 import threading
@@ -75,6 +76,12 @@ def draw_prompts(data: list[Encoded], seed: int, step: int, count: int, unchange
     return out
 
 
+def sampling_seeds(seed: int, key, count: int) -> list[int]:
+    """A sampling seed per prompt, a function of (seed, key, position) alone (key: the step, or "eval"):
+    the samples of a prompt do not depend on which rollout worker draws them, or on a resume."""
+    return [int.from_bytes(hashlib.sha256(f"{seed}:{key}:{i}".encode()).digest()[:4], "big") >> 1 for i in range(count)]
+
+
 def to_samples(prompts: list[Encoded], groups: list[dict]) -> list[dict]:
     """Learner samples of every response of every group, each with the weights version it came from."""
     return [
@@ -114,16 +121,20 @@ class RolloutPipeline:
             self.version = version
             self.changed.notify_all()
 
-    def stop(self) -> None:
+    def stop(self, wait_s: float | None = None) -> None:
+        """Stop the rollout side (after the call it is in, if any); with `wait_s`, wait that long for it."""
         with self.changed:
             self.stopped = True
             self.changed.notify_all()
+        if wait_s is not None:
+            self.thread.join(timeout=wait_s)
 
     # ---- the rollout side (background thread) -----------------------------------------------
 
     def _submit(self, step: int):
         prompts = draw_prompts(self.data, self.seed, step, self.prompts_per_step, self.unchanged_per_changed)
-        return prompts, self.rollout.submit([e.prompt_ids for e in prompts], n=self.group_size, plans=plans_of(prompts))
+        seeds = sampling_seeds(self.seed, step, len(prompts))
+        return prompts, self.rollout.submit([e.prompt_ids for e in prompts], n=self.group_size, plans=plans_of(prompts), seeds=seeds)
 
     def _wait_for_version(self, version: int) -> bool:
         with self.changed:

@@ -12,6 +12,10 @@ from services.config import JobConfig
 from worlds.registry import Example
 
 
+class RunDirError(OSError):
+    """The run directory cannot be written; the message names the path and what to do."""
+
+
 @dataclass
 class Encoded:
     """An example with its token ids (text worlds: prompt with BOS, answer with EOS)."""
@@ -39,6 +43,32 @@ def predictions(groups: list[dict], tokenizer) -> list:
     return tokenizer.batch_decode(ids, skip_special_tokens=True) if tokenizer is not None else ids
 
 
+def warn_if_resuming_another_config(run_dir: Path, cfg: JobConfig) -> None:
+    """A rerun resumes what the run directory holds (finished stages, RL checkpoints): say so when the
+    run there was started with other settings, naming them, so a changed recipe is not mistaken for
+    the old one (run.rl_steps may grow to train on)."""
+    import yaml
+
+    saved = run_dir / "config.yaml"
+    if not saved.exists() or not ((run_dir / "stages.json").exists() or (run_dir / "checkpoints" / "state.json").exists()):
+        return
+    old, new = (_flat(d) for d in (yaml.safe_load(saved.read_text()) or {}, cfg.model_dump(mode="json")))
+    differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k != "run.rl_steps")
+    if differ:
+        print(f"warning: resuming {run_dir}, which was started with other values of {', '.join(differ)}; "
+              f"its finished stages and checkpoints are reused. For a fresh run pass another run.name or remove {run_dir}", flush=True)
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def load_tokenizer(model_path: str):
     """The model's text tokenizer, or None for a token-id model (video)."""
     if not (Path(model_path) / "tokenizer_config.json").exists():
@@ -57,8 +87,12 @@ class Run:
 
         self.cfg = cfg
         self.dir = Path(cfg.run.output_dir) / cfg.run.name
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "config.yaml").write_text(to_yaml(cfg))
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            warn_if_resuming_another_config(self.dir, cfg)
+            (self.dir / "config.yaml").write_text(to_yaml(cfg))
+        except OSError as err:
+            raise RunDirError(f"run.output_dir: cannot write the run directory {self.dir} ({err.strerror}): choose a writable run.output_dir, or free space") from None
         self.metrics_path = self.dir / "metrics.jsonl"
         self.world = get_world(cfg.world, str(self.dir))
         self.verifier = cfg.rewards.verifier or self.world.verifier

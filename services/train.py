@@ -41,9 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print(to_yaml(config), end="")
         return 0
+    from services.checkpoints import CheckpointError
     from services.controller import run_job
+    from services.run import RunDirError
+    from worlds.text_game.data import DatasetError
+    from worlds.video.episodes import EpisodeError
 
-    run_job(config)
+    try:
+        run_job(config)
+    except (RunDirError, CheckpointError, DatasetError, EpisodeError) as err:  # bad input: the message says what and where
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

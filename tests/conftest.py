@@ -37,7 +37,7 @@ def ray_cluster():
     shm_before = set(os.listdir(SHM)) if SHM.exists() else set()
     # workers' temp files (vLLM's /tmp/vllm_dist_* init files) go to the cluster's temp dir, removed below
     ray.init(num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=temp_dir, log_to_driver=False,
-             runtime_env={"env_vars": {"TMPDIR": temp_dir}})
+             runtime_env={"env_vars": {"TMPDIR": temp_dir, "RLVR_NODE_ADDRESS": "127.0.0.1"}})
     yield ray
     ray.shutdown()
     shutil.rmtree(temp_dir, ignore_errors=True)

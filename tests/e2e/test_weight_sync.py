@@ -2,6 +2,9 @@
 rank 0 broadcasting over a gloo group), every rollout worker's sampled log-probs equal the learner's
 recomputed log-probs (fp32, within 1e-3), workers that join later included."""
 
+import os
+import signal
+
 import pytest
 import ray
 
@@ -55,6 +58,8 @@ def test_sync_makes_every_worker_match_the_learner(ray_cluster, tiny_model, tran
         assert rollout.versions() == [1, 1]
         sync.resize(3)  # a worker that joins later loads the current weights before it serves
         assert rollout.versions() == [1, 1, 1]
+        os.kill(rollout.pids[rollout.workers[0]], signal.SIGKILL)  # a worker dies: its replacement loads version 1 first
+        assert rollout.versions() == [1, 1, 1] and rollout.restarts == 1
         # every worker: sample again, compare with the learner's recomputation of the same tokens
         for w in rollout.workers:
             fresh = samples_from(ray.get(w.generate.remote(prompts, 4)))
@@ -62,7 +67,7 @@ def test_sync_makes_every_worker_match_the_learner(ray_cluster, tiny_model, tran
             gap = max_gap(learner.logprobs(fresh), [s["vllm_logprobs"] for s in fresh])
             print(f"{transport}: max |vLLM - learner| log-prob after sync: {gap:.2e}")
             assert gap < 1e-3
-        # one more update and sync reaches all three workers (collective: the group is rebuilt with the joiner)
+        # one more update and sync reaches all three workers (collective: the group is rebuilt with the joiner and the replacement)
         for s, lp in zip(samples, learner.logprobs(samples)):
             s["old_logprobs"] = lp
         learner.train_grpo(samples, samples_per_minibatch=len(samples))

@@ -98,3 +98,11 @@ def test_check_prints_the_resolved_config():
         cwd=ROOT, capture_output=True, text=True, check=True,
     )
     assert "group_size: 4" in proc.stdout
+
+
+def test_an_unwritable_run_directory_fails_before_anything_starts(tmp_path, capsys):
+    from services.train import main
+
+    (tmp_path / "a_file").write_text("")
+    assert main([f"run.output_dir={tmp_path / 'a_file'}"]) == 1
+    assert f"error: run.output_dir: cannot write the run directory {tmp_path / 'a_file' / 'tiny_text_game'} (Not a directory)" in capsys.readouterr().err

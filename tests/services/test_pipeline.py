@@ -23,7 +23,7 @@ class FakeRollout:
         self.version, self.seconds, self.fail_at = 0, seconds, fail_at
         self.events, self.lock = [], threading.Lock()
 
-    def submit(self, prompts, n, plans=None):
+    def submit(self, prompts, n, plans=None, seeds=None):
         with self.lock:
             self.events.append(("generate", sum(e[0] == "generate" for e in self.events) + 1))
             if self.fail_at == self.events[-1][1]:
@@ -130,3 +130,11 @@ def test_rl_mix_keeps_every_changed_transition_and_samples_unchanged_ones_per_ep
 ])
 def test_old_logprobs_auto_uses_the_rollouts_only_where_exact(overrides, source):
     assert old_logprobs_source(load_config(None, overrides)) == source
+
+
+def test_sampling_seeds_depend_on_seed_key_and_position_only():
+    from services.pipeline import sampling_seeds
+
+    assert sampling_seeds(0, 3, 4) == sampling_seeds(0, 3, 4) and sampling_seeds(0, 3, 2) == sampling_seeds(0, 3, 4)[:2]
+    assert len(set(sampling_seeds(0, 3, 64) + sampling_seeds(0, 4, 64) + sampling_seeds(1, 3, 64))) == 192
+    assert all(0 <= s < 2**31 for s in sampling_seeds(7, "eval", 100))

@@ -1,0 +1,84 @@
+"""Rollout and reward pools on the real stack, with workers killed (SIGKILL) or frozen (SIGSTOP) in the
+middle of their work: every prompt still gets its group and every prediction its score, the dead
+workers are replaced and counted, and seeded prompts give the same samples wherever they run."""
+
+import time
+
+import pytest
+
+from rewards.config import RewardConfig
+from rewards.pool import RewardPool
+from rollout.config import RolloutConfig, SamplingConfig
+from rollout.pool import RolloutPool
+from tests.e2e.chaos import SIGKILL, SIGSTOP, signal_when
+
+pytestmark = pytest.mark.slow
+PROMPTS = [[1, 40 + i, 50 + i, 60 + i] for i in range(8)]
+SEEDS = list(range(100, 108))
+
+
+def tokens(groups):
+    return [[r["response_ids"] for r in g["responses"]] for g in groups]
+
+
+def test_rollout_worker_killed_or_frozen_mid_generation(ray_cluster, tiny_model):
+    import threading
+
+    cfg = RolloutConfig(num_workers=2, cpus_per_worker=0.5, max_model_len=256, timeout_s=15.0, sampling=SamplingConfig(max_new_tokens=48))
+    pool = RolloutPool(tiny_model, cfg, seed=0)
+    try:
+        reference = tokens(pool.generate(PROMPTS, n=4, seeds=SEEDS))
+        assert tokens(pool.generate(PROMPTS, n=4, seeds=SEEDS)) == reference  # seeded: the same samples again
+
+        for sig, why in ((SIGKILL, "died"), (SIGSTOP, "hung")):
+            restarts, retried = pool.restarts, pool.retried_prompts
+            gen = pool.submit(PROMPTS * 4, n=4, seeds=SEEDS * 4)  # long enough to be caught mid-generation
+            victim = threading.Thread(target=signal_when, args=("ray::RolloutWorker.generate", sig, 60))
+            victim.start()
+            start = time.monotonic()
+            groups = pool.collect(gen)
+            victim.join()
+            assert tokens(groups) == reference * 4, why  # every prompt's group, as if nothing happened
+            assert pool.restarts == restarts + 1 and pool.retried_prompts == retried + 16, why
+            assert len(set(pool.workers)) == 2 and len(pool.pids) == 2
+            if sig == SIGSTOP:
+                assert time.monotonic() - start >= cfg.timeout_s  # cut off at the deadline, not before
+        assert tokens(pool.generate(PROMPTS, n=4, seeds=SEEDS)) == reference  # the replacements serve the same weights
+    finally:
+        pool.shutdown()
+
+
+def hang_or_slow(prediction, reference):
+    """A user verifier: hangs on 'hang', takes 0.5 s on 'slow', else scores 1."""
+    if prediction == "hang":
+        time.sleep(3600)
+    if prediction == "slow":
+        time.sleep(0.5)
+    return 1.0
+
+
+def test_reward_worker_killed_mid_batch_is_rescored_and_a_hung_sample_floors_alone(ray_cluster):
+    import threading
+
+    pool = RewardPool(RewardConfig(num_workers=2, batch_size=4, timeout_s=5.0), "tests.e2e.test_pool_faults:hang_or_slow")
+    try:
+        victim = threading.Thread(target=signal_when, args=("ray::RewardWorker.score", SIGKILL, 60))
+        victim.start()
+        results = pool.score(["slow"] * 16, [None] * 16)
+        victim.join()
+        assert [r.reward for r in results] == [1.0] * 16 and pool.restarts == 1 and pool.retried == 4 and pool.timeouts == 0
+
+        results = pool.score(["ok", "hang", "ok", "ok", "ok", "ok"], [None] * 6)
+        assert [r.reward for r in results] == [1.0, 0.0, 1.0, 1.0, 1.0, 1.0]  # the batchmates of the hung sample are scored
+        assert results[1].error == "timeout" and pool.timeouts == 1 and pool.retried == 4 + 4 and pool.restarts == 3
+    finally:
+        pool.shutdown()
+
+
+def test_reward_deadline_counts_scoring_not_worker_start_up(ray_cluster):
+    """The verifier module takes longer to import than the deadline: no prediction times out."""
+    pool = RewardPool(RewardConfig(num_workers=2, batch_size=1, timeout_s=2.0), "tests.e2e.slow_import_verifier:score")
+    try:
+        assert [r.reward for r in pool.score(["a", "b", "c"], [None] * 3)] == [1.0] * 3 and pool.timeouts == 0
+    finally:
+        pool.shutdown()

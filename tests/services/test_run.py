@@ -1,0 +1,25 @@
+"""Rerunning into a run directory: resuming it under other settings is called out by field name."""
+
+from services.config import load_config, to_yaml
+from services.run import warn_if_resuming_another_config
+from tests.conftest import ROOT
+
+CONFIG = ROOT / "configs" / "tiny_text_game.yaml"
+
+
+def test_resuming_a_run_started_with_other_settings_names_them(tmp_path, capsys):
+    (tmp_path / "config.yaml").write_text(to_yaml(load_config(CONFIG, [])))
+    (tmp_path / "stages.json").write_text('{"mle": {"output": "x"}}')
+
+    warn_if_resuming_another_config(tmp_path, load_config(CONFIG, ["run.rl_steps=90"]))  # training on: fine
+    assert capsys.readouterr().out == ""
+
+    warn_if_resuming_another_config(tmp_path, load_config(CONFIG, ["learner.lr=1e-5", "rollout.sampling.temperature=0.55"]))
+    out = capsys.readouterr().out
+    assert "other values of learner.lr, rollout.sampling.temperature;" in out and "another run.name" in out
+
+
+def test_a_directory_without_finished_work_is_not_a_resume(tmp_path, capsys):
+    (tmp_path / "config.yaml").write_text(to_yaml(load_config(CONFIG, [])))
+    warn_if_resuming_another_config(tmp_path, load_config(CONFIG, ["learner.lr=1e-5"]))
+    assert capsys.readouterr().out == ""
