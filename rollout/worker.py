@@ -38,6 +38,20 @@ def exit_if_engine_dead(err: BaseException) -> None:
         os._exit(1)
 
 
+def whole_prefills_on_cpu(max_model_len: int) -> dict:
+    """Engine options that keep vLLM on CPU from splitting a prompt's prefill over engine steps.
+
+    A split prefill's sampled token is thrown away, and vLLM then rewinds the request's seeded
+    generator by an offset, which CPU generators do not have: with per-prompt seeds (ours) the engine
+    fails ("CPU Generator does not use offset") as soon as one step's prompts exceed its token
+    budget. Whole prefills avoid that; the budget must then hold the longest prompt. GPUs are unaffected."""
+    from vllm.platforms import current_platform
+
+    if not current_platform.is_cpu():
+        return {}
+    return {"enable_chunked_prefill": False, "max_num_batched_tokens": max(4096, max_model_len)}
+
+
 class RolloutWorker:
     def __init__(self, model_path: str, config: dict, seed: int = 0):
         cfg = RolloutConfig.model_validate(config)
@@ -61,6 +75,7 @@ class RolloutWorker:
             max_model_len=cfg.max_model_len,
             enforce_eager=True,
             seed=seed,
+            **whole_prefills_on_cpu(cfg.max_model_len),
             logprobs_mode="processed_logprobs",
             skip_tokenizer_init=not self.has_tokenizer,
             worker_extension_cls="rollout.weight_receiver.WeightReceiver",

@@ -21,6 +21,20 @@ def tokens(groups):
     return [[r["response_ids"] for r in g["responses"]] for g in groups]
 
 
+def test_seeded_prompts_longer_than_an_engine_step_generate_reproducibly(ray_cluster, tiny_model):
+    """6 prompts of 900 tokens x 4 samples exceed one engine step's token budget (4096): vLLM on CPU
+    would split a prefill and fail on the seeded generators; whole prefills keep it going."""
+    cfg = RolloutConfig(num_workers=1, max_model_len=1024, sampling=SamplingConfig(max_new_tokens=8))
+    pool = RolloutPool(tiny_model, cfg, seed=0)
+    long = [[1] + [40 + (7 * i + j) % 250 for j in range(900)] for i in range(6)]
+    try:
+        first = tokens(pool.generate(long, n=4, seeds=SEEDS[:6]))
+        assert all(len(g) == 4 and all(r for r in g) for g in first)
+        assert tokens(pool.generate(long, n=4, seeds=SEEDS[:6])) == first
+    finally:
+        pool.shutdown()
+
+
 def test_rollout_worker_killed_or_frozen_mid_generation(ray_cluster, tiny_model):
     import threading
 
