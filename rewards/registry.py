@@ -55,6 +55,7 @@ def get_verifier(name: str) -> Verifier:
     """A registered verifier by name, or a user function given as `package.module:function`."""
     import rewards.text_game  # noqa: F401  (registers the built-in verifiers)
     import rewards.video  # noqa: F401
+    import rewards.web  # noqa: F401
 
     if name in VERIFIERS:
         return VERIFIERS[name]

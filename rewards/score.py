@@ -1,10 +1,11 @@
 """Score a predictions file against a dataset with a world's verifier and print the paper's metrics.
 
     python -m rewards score --world text_game --data test.jsonl --predictions preds.jsonl [--out m.json]
+    python -m rewards score --world web --data web_test.jsonl --predictions preds.jsonl
 
 Predictions: one JSON object per line, `{"id": ..., "prediction": "<model text>"}`, where id is the
-row's id (text game: f"{game}_{state_id}") or its 1-based line number in the data file. A row with
-no prediction scores the floor reward and is counted as `missing_prediction`; a prediction line that
+row's id (text game: f"{game}_{state_id}"; web: the row's "id") or its 1-based line number in the
+data file. A row with no prediction scores the floor reward and is counted as `missing_prediction`; a prediction line that
 is malformed or names no row is an error naming its line.
 """
 
@@ -16,9 +17,11 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from rewards.registry import get_verifier
 from rewards.types import RewardResult
-from worlds.config import TextGameConfig, WorldConfig
+from worlds.config import WorldConfig
 from worlds.registry import Example, get_world
 
 
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rewards", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("score", help="score a predictions file against a dataset")
-    p.add_argument("--world", default="text_game", help="world (domain) of the dataset")
+    p.add_argument("--world", default="text_game", help="world (domain) of the dataset: text_game or web")
     p.add_argument("--data", required=True, help="dataset file (.jsonl or .zip)")
     p.add_argument("--predictions", required=True, help="JSONL of {id, prediction}")
     p.add_argument("--rules-dir", default=None, help="folder of the game rules (only affects prompts, not scores)")
@@ -97,7 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
-    world = get_world(WorldConfig(name=args.world, text_game=TextGameConfig(test_path=args.data, rules_dir=args.rules_dir)))
+    settings = {"test_path": args.data, **({"rules_dir": args.rules_dir} if args.rules_dir else {})}
+    try:
+        world = get_world(WorldConfig.model_validate({"name": args.world, args.world: settings}))
+    except (ValidationError, KeyError) as err:
+        print(f"error: --world {args.world}: scoring a file takes a text world (text_game, web): {str(err).splitlines()[0]}", file=sys.stderr)
+        return 2
     try:
         examples = world.examples("test")
         predictions = load_predictions(args.predictions, examples)

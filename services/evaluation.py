@@ -12,7 +12,8 @@ def evaluate(run: Run, models: dict[str, str], data: list[Encoded], tokenizer) -
     """Predictions of each model on `data` in each of run.eval_modes (greedy; sampled at
     run.eval_temperature / eval_top_k from the run's seed), scored with the world's verifier, saved as
     eval_<name>.json and printed side by side. Results are keyed by model name, with "@sampled" added
-    in the sampled mode. A world with a `report` (video: strip images) gets every prediction."""
+    in the sampled mode. A world with `baselines` (web: the "nothing changes" answer) has them scored
+alongside; a world with a `report` (video: strip images; web: sample texts) gets every prediction."""
     from rewards.score import format_side_by_side, score_examples
     from rollout.pool import RolloutPool
 
@@ -32,6 +33,11 @@ def evaluate(run: Run, models: dict[str, str], data: list[Encoded], tokenizer) -
             summary, records = score_examples([e.example for e in data], {e.example.id: p for e, p in zip(data, responses[name])}, run.verifier)
             summaries[name] = {"model": path, **summary}
             (run.dir / f"eval_{name}.json").write_text(json.dumps({"summary": summaries[name], "samples": records}, indent=1))
+    if hasattr(run.world, "baselines"):  # fixed answers scored beside the models (web: "nothing changes")
+        examples = [e.example for e in data]
+        for name, answers in run.world.baselines(examples).items():
+            summary, _ = score_examples(examples, {ex.id: a for ex, a in zip(examples, answers)}, run.verifier)
+            summaries[name] = {"model": "fixed answer", **summary}
     modes = ", ".join(m if m == "greedy" else f"sampled at temperature {cfg.run.eval_temperature}, top-k {cfg.run.eval_top_k}" for m in cfg.run.eval_modes)
     print(f"== evaluation ({len(data)} {cfg.run.eval_split} examples; {modes}) ==\n{format_side_by_side(summaries)}")
     if hasattr(run.world, "report"):
@@ -41,7 +47,7 @@ def evaluate(run: Run, models: dict[str, str], data: list[Encoded], tokenizer) -
     return summaries
 
 
-HEADLINE = ("accuracy_overall", "accuracy_changed", "accuracy_unchanged", "lpips_x100", "psnr", "reward_mean")
+HEADLINE = ("accuracy_overall", "accuracy_changed", "accuracy_unchanged", "f1", "f1_changed", "lpips_x100", "psnr", "reward_mean")
 
 
 def best_of_curve(results: list[list], ns: list[int], summarize) -> dict[int, dict]:

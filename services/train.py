@@ -46,10 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     from services.run import RunDirError
     from worlds.text_game.data import DatasetError
     from worlds.video.episodes import EpisodeError
+    from worlds.web.browser import BrowserError
 
     try:
         run_job(config)
-    except (RunDirError, CheckpointError, DatasetError, EpisodeError) as err:  # bad input: the message says what and where
+    except (RunDirError, CheckpointError, DatasetError, EpisodeError, BrowserError) as err:  # bad input: the message says what and where
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

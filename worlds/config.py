@@ -84,12 +84,41 @@ class VideoConfig(BaseModel):
     lpips_net: Literal["alex", "vgg"] = Field("alex", description="LPIPS backbone of the reward and metrics")
 
 
+DEMO_WEB_TASKS = [
+    "choose-list", "click-button", "click-button-sequence", "click-checkboxes", "click-checkboxes-soft",
+    "click-collapsible", "click-collapsible-2", "click-dialog", "click-dialog-2", "click-link", "click-menu",
+    "click-option", "click-scroll-list", "click-tab", "click-tab-2-easy", "click-test-2", "click-widget",
+    "enter-password", "enter-text", "enter-text-2", "focus-text-2", "form-sequence", "form-sequence-2",
+    "login-user", "login-user-popup", "multi-layouts", "navigate-tree", "text-transform", "use-autocomplete",
+]
+
+
+class WebConfig(BaseModel):
+    """Where web-page transitions come from (a file, or recorded from MiniWoB++ pages) and how they are split."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    train_path: str | None = Field(None, description="Training rows (.jsonl, worlds/web/data.py format); unset = split the recording")
+    validation_path: str | None = Field(None, description="Validation rows (.jsonl); unset = split the recording")
+    test_path: str | None = Field(None, description="Test rows (.jsonl); unset = split the recording")
+    recording_path: str | None = Field(None, description="A recording (.jsonl) to split; recorded there first if missing; unset = a cache file named by the record_* settings beside the run directory")
+    record_tasks: list[str] = Field(default_factory=lambda: list(DEMO_WEB_TASKS), min_length=1, description="MiniWoB++ task types to record (browsergym/miniwob.<task>)")
+    record_episodes: int = Field(12, ge=1, description="Episodes recorded per task type")
+    record_steps: int = Field(4, ge=1, description="Most actions per episode (an episode also ends when its task is done)")
+    record_workers: int = Field(2, ge=1, description="Browsers recording in parallel (Ray tasks when more than 1)")
+    validation_fraction: float = Field(0.05, ge=0.0, lt=1.0, description="Share of a recording's episodes held out for validation")
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of a recording's episodes held out for test")
+    holdout_tasks: list[str] = Field(default_factory=list, description="Task types whose episodes all go to the test split (held-out page types)")
+    prompt_style: Literal["full", "state_only"] = Field("full", description="'full' = the paper's prompt (URL, objective, previous action, instructions); 'state_only' = page and action only")
+
+
 class WorldConfig(BaseModel):
     """Which domain to train on, and its settings."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Literal["text_game", "video"] = Field("text_game", description="Registered world (domain) name")
+    name: Literal["text_game", "video", "web"] = Field("text_game", description="Registered world (domain) name")
     seed: int = Field(0, description="Seed for generated data and deterministic splits")
     text_game: TextGameConfig = Field(default_factory=TextGameConfig, description="Settings of the text_game world")
     video: VideoConfig = Field(default_factory=VideoConfig, description="Settings of the video world")
+    web: WebConfig = Field(default_factory=WebConfig, description="Settings of the web world")

@@ -11,10 +11,34 @@ verifier gets the response token ids.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from worlds.config import WorldConfig
+
+
+class DatasetError(ValueError):
+    """A dataset file or row that cannot be used, with its location (file:line, field) in the message."""
+
+
+def parse_jsonl(name: str, lines: list[str], validate: Callable[[object, str], dict]) -> list[dict]:
+    """The rows of JSONL text, each checked by `validate(row, "file:line")` and given its `line` (if it has none);
+    blank lines skipped; a bad line or an empty file raises DatasetError naming it."""
+    rows = []
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DatasetError(f"{name}:{lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
+        row = validate(row, f"{name}:{lineno}")
+        row.setdefault("line", lineno)
+        rows.append(row)
+    if not rows:
+        raise DatasetError(f"{name}: no rows")
+    return rows
 
 
 @dataclass
@@ -58,6 +82,7 @@ def get_world(config: WorldConfig, workdir: str | None = None):
     """Build the configured world; `workdir` (the run directory) keeps what it trains (video: the frame tokenizer)."""
     import worlds.text_game.world  # noqa: F401  (registers the built-in worlds)
     import worlds.video.world  # noqa: F401
+    import worlds.web.world  # noqa: F401
 
     if config.name not in WORLDS:
         raise KeyError(f"unknown world {config.name!r}; registered: {sorted(WORLDS)}")

@@ -114,3 +114,61 @@ def test_video_verifier_under_10k_malformed_predictions(metaworld_tokenizer, met
 
     check()
     assert counted["predictions"] >= 10_000 and counted["valid"] > 500
+
+
+WEB_TARGETS = [  # changes recorded from MiniWoB++ pages (worlds/web): a typed field, switched tabs, a focus move, nothing
+    "New items:\n[12] StaticText 'cancel'\n\nDeleted items:\nNone\n\nUpdated items:\n[6] textbox '' value: cancel focused: True required: False",
+    "New items:\n[14] tabpanel 'Tab #1'\n[15] StaticText 'Ultrices ullamcorper.'\n\nDeleted items:\n[12] tabpanel 'Tab #3'\n[13] StaticText 'Id. Amet,.'\n\n"
+    "Updated items:\n[3] tab 'Tab #1' expanded: True selected: True controls: tabs-1\n[4] link 'Tab #1' focused: True\n[9] tab 'Tab #3' expanded: False selected: False",
+    "New items:\nNone\n\nDeleted items:\nNone\n\nUpdated items:\n[1] RootWebArea 'Click Button Task'\n[10] button 'ok' focused: True",
+    "New items:\nNone\n\nDeleted items:\nNone\n\nUpdated items:\nNone",
+]
+
+
+@st.composite
+def web_predictions(draw, answer: str):
+    """Near-misses of a real change (cut, lines dropped / repeated / moved, headers retyped), plus free text."""
+    lines = answer.splitlines()
+    kind = draw(st.integers(0, 5))
+    if kind == 0:  # cut anywhere (the token limit)
+        return answer[: draw(st.integers(0, len(answer)))]
+    if kind == 1:  # a line dropped, repeated or moved
+        i, j = draw(st.integers(0, len(lines) - 1)), draw(st.integers(0, len(lines)))
+        edited = lines[:i] + lines[i + 1 :] if draw(st.booleans()) else lines
+        return "\n".join(edited[:j] + [lines[i]] + edited[j:])
+    if kind == 2:  # text spliced in
+        i = draw(st.integers(0, len(answer)))
+        return answer[:i] + draw(st.text(alphabet="[]'\n :NoneNewDeletedUpdateditems0123456789*-", max_size=12)) + answer[i:]
+    if kind == 3:  # headers and None retyped
+        return answer.replace("items:", draw(st.sampled_from(["items:", "Items:", "items", "item:", ""]))).replace("None", draw(st.sampled_from(["None", "none", "", "Nothing"])))
+    if kind == 4:  # prose around it
+        return draw(st.text(max_size=30)) + "\n" + answer + "\n" + draw(st.text(max_size=30))
+    return draw(st.text(max_size=200))
+
+
+def test_web_verifier_under_10k_malformed_predictions():
+    from rewards.web import score as web_score
+    from worlds.web.tree import SECTIONS
+
+    seen = {"floor": 0, "scored": 0, "max": 0}
+
+    @FUZZ
+    @given(st.data())
+    def check(data):
+        truth = data.draw(st.sampled_from(WEB_TARGETS))
+        prediction = data.draw(web_predictions(truth))
+        result = web_score(prediction, {"target": truth})
+        assert 0.0 <= result.reward <= 1.0
+        assert (result.error is None) == (result.metrics["parsed"] == 1.0)
+        if result.error is not None:
+            assert result.reward == 0.0
+        lines = [line.strip().lstrip("*_# ").lower() for line in prediction.splitlines()]
+        if any(sum(h.startswith(s.lower().rstrip(":")) for h in lines) != 1 for s in SECTIONS):
+            assert result.reward == 0.0  # a section missing or repeated never scores
+        if result.reward == 1.0:
+            assert result.metrics["exact_match"] == 1.0
+            seen["max"] += 1
+        seen["floor" if result.error else "scored"] += 1
+
+    check()
+    assert seen["floor"] + seen["scored"] >= 10_000 and seen["floor"] > 1000 and seen["scored"] > 1000 and seen["max"] > 100

@@ -12,12 +12,10 @@ import json
 import zipfile
 from pathlib import Path
 
+from worlds.registry import DatasetError, parse_jsonl  # DatasetError re-exported: raised for bad rows of every world
+
 REQUIRED_FIELDS = ("current_state", "action_state", "tick_state", "current_score_state", "next_score_state", "game", "state_id")
 RULE_KINDS = ("object", "action", "score")
-
-
-class DatasetError(ValueError):
-    """A dataset file or row that cannot be used, with its location in the message."""
 
 
 def _lines(path: Path) -> tuple[str, list[str]]:
@@ -56,21 +54,7 @@ def load_rows(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"dataset file not found: {path}")
-    name, lines = _lines(path)
-    rows = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DatasetError(f"{name}:{lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
-        row = validate_row(row, f"{name}:{lineno}")
-        row.setdefault("line", lineno)
-        rows.append(row)
-    if not rows:
-        raise DatasetError(f"{name}: no rows")
-    return rows
+    return parse_jsonl(*_lines(path), validate_row)
 
 
 def row_id(row: dict) -> str:
