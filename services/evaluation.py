@@ -13,7 +13,7 @@ def evaluate(run: Run, models: dict[str, str], data: list[Encoded], tokenizer) -
     run.eval_temperature / eval_top_k from the run's seed), scored with the world's verifier, saved as
     eval_<name>.json and printed side by side. Results are keyed by model name, with "@sampled" added
     in the sampled mode. A world with `baselines` (web: the "nothing changes" answer) has them scored
-alongside; a world with a `report` (video: strip images; web: sample texts) gets every prediction."""
+    alongside; a world with a `report` (video: strip images; web: sample texts) gets every prediction."""
     from rewards.score import format_side_by_side, score_examples
     from rollout.pool import RolloutPool
 

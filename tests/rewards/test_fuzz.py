@@ -162,7 +162,7 @@ def test_web_verifier_under_10k_malformed_predictions():
         assert (result.error is None) == (result.metrics["parsed"] == 1.0)
         if result.error is not None:
             assert result.reward == 0.0
-        lines = [line.strip().lstrip("*_# ").lower() for line in prediction.splitlines()]
+        lines = [" ".join(line.split()).lstrip("*_# ").lower() for line in prediction.splitlines()]
         if any(sum(h.startswith(s.lower().rstrip(":")) for h in lines) != 1 for s in SECTIONS):
             assert result.reward == 0.0  # a section missing or repeated never scores
         if result.reward == 1.0:
