@@ -38,6 +38,7 @@ class LearnerConfig(BaseModel):
     num_ranks: int = Field(1, ge=1, description="Learner ranks (DeepSpeed world size), one Ray actor each")
     cpus_per_rank: float = Field(1.0, gt=0.0, description="Ray CPUs reserved per learner rank")
     gpus_per_rank: float = Field(0.0, ge=0.0, description="Ray GPUs reserved per learner rank (0 on CPU machines)")
+    resources: dict[str, float] = Field(default_factory=dict, description="Custom Ray resources per learner rank, e.g. {learner_slot: 1}: ranks go only to nodes that provide them (the learner worker group in deploy/)")
     zero_stage: Literal[0, 1, 2, 3] = Field(2, description="DeepSpeed ZeRO stage")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Training precision")
     lr: float = Field(1e-6, gt=0.0, description="AdamW learning rate, constant, no warmup (paper text game: 1e-6)")

@@ -29,10 +29,14 @@ class LearnerFailure(RuntimeError):
 
 
 class LearnerGroup:
-    def __init__(self, model_path: str, config: LearnerConfig, temperature: float = 1.0):
+    def __init__(self, model_path: str, config: LearnerConfig, temperature: float = 1.0, role: str = "learner"):
         self.cfg = config
-        actor = ray.remote(num_cpus=config.cpus_per_rank, num_gpus=config.gpus_per_rank)(LearnerRank)
-        self.ranks = [actor.remote(model_path, config.model_dump(), r, config.num_ranks, temperature) for r in range(config.num_ranks)]
+        from services.resources import actor_name, ray_options, shape, wait_ready
+
+        actor = ray.remote(**ray_options(config.cpus_per_rank, config.gpus_per_rank, config.resources))(LearnerRank)
+        self.ranks = [actor.options(name=actor_name(role)).remote(model_path, config.model_dump(), r, config.num_ranks, temperature)
+                      for r in range(config.num_ranks)]
+        wait_ready(self.ranks, [r.ready.remote() for r in self.ranks], "learner ranks", shape(config.cpus_per_rank, config.gpus_per_rank, config.resources))
         host, port = self.free_address()  # rank 0's node: it hosts the ranks' store
         self.pids = self.gather([r.start.remote(host, port) for r in self.ranks])  # waits until every rank is up
 

@@ -13,5 +13,6 @@ class RewardConfig(BaseModel):
     verifier: str | None = Field(None, description="Registered verifier name or 'module:function'; unset = the world's own")
     num_workers: int = Field(1, ge=1, description="Reward-worker actors scoring in parallel")
     cpus_per_worker: float = Field(0.25, gt=0.0, description="Ray CPUs reserved per reward worker (its torch threads: at least 1)")
+    resources: dict[str, float] = Field(default_factory=dict, description="Custom Ray resources per reward worker, e.g. {reward_slot: 1}: workers go only to nodes that provide them (the reward worker group in deploy/)")
     batch_size: int = Field(64, ge=1, description="Predictions per reward-worker call")
     timeout_s: float = Field(30.0, gt=0.0, description="Per-call timeout; a timed-out batch gets the floor reward, counted")

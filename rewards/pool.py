@@ -9,6 +9,7 @@ before it gets its first batch, so a deadline counts scoring only, never a worke
   the floor reward (error "timeout");
 - a worker that dies is replaced and its batch scored again (scoring is idempotent).
 `timeouts`, `retried` (samples scored again) and `restarts` (workers replaced) count what happened.
+Workers are named `reward-<n>`; `resize` changes their count from the next call on (services/ctl.py).
 """
 
 from __future__ import annotations
@@ -56,20 +57,27 @@ class RewardWorker:
 
 
 class RewardPool:
-    def __init__(self, config: RewardConfig, verifier: str):
-        self.cfg, self.verifier = config, verifier
+    def __init__(self, config: RewardConfig, verifier: str, role: str = "reward"):
+        from services.resources import ray_options, shape
+
+        self.cfg, self.verifier, self.role = config, verifier, role
         self.floor = get_verifier(verifier).floor
-        self.actor = ray.remote(num_cpus=config.cpus_per_worker)(RewardWorker)
+        self.actor = ray.remote(**ray_options(config.cpus_per_worker, 0.0, config.resources))(RewardWorker)
+        self.shape = shape(config.cpus_per_worker, 0.0, config.resources)
         self.threads = max(1, int(config.cpus_per_worker))
         self.pids: dict = {}  # worker handle -> process id
         self.workers = self._start(config.num_workers)
+        self.wanted = config.num_workers  # the size the next `score` call starts with (`resize`)
         self.timeouts = 0  # samples given the floor reward because they hung alone
         self.retried = 0  # samples scored again (their batch hung, or its worker died)
         self.restarts = 0  # workers replaced
 
     def _start(self, count: int) -> list:
-        new = [self.actor.remote(self.verifier, self.threads) for _ in range(count)]
-        self.pids.update(zip(new, ray.get([w.ready.remote() for w in new])))
+        """`count` new workers named `<role>-<n>`, each with its verifier loaded."""
+        from services.resources import actor_name, wait_ready
+
+        new = [self.actor.options(name=actor_name(self.role)).remote(self.verifier, self.threads) for _ in range(count)]
+        self.pids.update(zip(new, wait_ready(new, [w.ready.remote() for w in new], f"{self.role} workers", self.shape)))
         return new
 
     def _replace(self, index: int) -> None:
@@ -78,8 +86,23 @@ class RewardPool:
         self.workers[index] = self._start(1)[0]
         self.restarts += 1
 
+    def resize(self, num_workers: int) -> None:
+        """Score with `num_workers` workers from the next `score` call on (the call in progress, in
+        another thread, keeps its workers)."""
+        if num_workers < 1:
+            raise ValueError("the reward pool needs at least one worker")
+        self.wanted = num_workers
+
+    def _apply_size(self) -> None:
+        while len(self.workers) > self.wanted:
+            worker = self.workers.pop()
+            self.pids.pop(worker, None)
+            ray.kill(worker, no_restart=True)  # idle: no batch is in flight between calls
+        self.workers += self._start(self.wanted - len(self.workers))
+
     def score(self, predictions: list, references: list) -> list[RewardResult]:
         """Results in input order; at most one batch in flight per worker, each with its own deadline."""
+        self._apply_size()
         size = self.cfg.batch_size
         queue = [(start, min(start + size, len(predictions)), 1) for start in range(0, len(predictions), size)]  # (start, end, attempt)
         results: list[RewardResult | None] = [None] * len(predictions)

@@ -26,6 +26,7 @@ class RolloutConfig(BaseModel):
     num_workers: int = Field(1, ge=1, description="Rollout workers (vLLM engines), scaled independently of the learner")
     cpus_per_worker: float = Field(1.0, gt=0.0, description="Ray CPUs reserved per rollout worker")
     gpus_per_worker: float = Field(0.0, ge=0.0, description="Ray GPUs reserved per rollout worker (0 on CPU machines)")
+    resources: dict[str, float] = Field(default_factory=dict, description="Custom Ray resources per rollout worker, e.g. {rollout_slot: 1}: workers go only to nodes that provide them (the rollout worker group in deploy/)")
     group_size: int = Field(5, ge=1, description="Samples per prompt, G (paper text game: 5)")
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Engine weight dtype")
     max_model_len: int = Field(2048, ge=16, description="Longest prompt + response the engine accepts")

@@ -1,9 +1,11 @@
 """The rollout pool: `num_workers` RolloutWorker actors; prompts are spread over them.
 
-Workers are independent of the learner (their count and resources come from RolloutConfig); the
-pool can grow or shrink between steps, and a worker that joins loads the current weights first
-(`bucket_refs`: the object-store copy of weights `version`; with the collective transport,
-`weights_source` gives one on demand, see services/sync.py).
+Workers are independent of the learner (their count and resources come from RolloutConfig; actors
+are named `rollout-<n>`). The pool can grow or shrink while a job runs (`request`, then
+`admit_ready` between steps; services/ctl.py): a joiner starts in the background and loads the
+current weights version before it serves (`bucket_refs`: the object-store copy of weights `version`;
+with the collective transport, `weights_source` gives one on demand, see services/sync.py); a
+leaving worker gets no new prompts and exits after the call it is running.
 
 Faults: a worker that dies, or whose call makes no progress within `rollout.timeout_s` (counted from
 when an idle, ready worker got it), is killed and replaced by a new actor that loads the current
@@ -42,10 +44,14 @@ class Generation:
 
 
 class RolloutPool:
-    def __init__(self, model_path: str, config: RolloutConfig, seed: int = 0):
-        self.cfg, self.model_path, self.seed = config, model_path, seed
-        self.actor = ray.remote(num_cpus=config.cpus_per_worker, num_gpus=config.gpus_per_worker)(RolloutWorker)
-        self.workers: list = []
+    def __init__(self, model_path: str, config: RolloutConfig, seed: int = 0, role: str = "rollout"):
+        from services.resources import ray_options, shape
+
+        self.cfg, self.model_path, self.seed, self.role = config, model_path, seed, role
+        self.actor = ray.remote(**ray_options(config.cpus_per_worker, config.gpus_per_worker, config.resources))(RolloutWorker)
+        self.shape = shape(config.cpus_per_worker, config.gpus_per_worker, config.resources)
+        self.workers: list = []  # serving: they get prompts and every weights version
+        self.joining: list = []  # (handle, ready future): started by `request`, not serving until `admit`
         self.pids: dict = {}  # worker handle -> process id
         self.version, self.bucket_refs = 0, []
         self.weights_source = None  # () -> object-store refs of the current weights, for joiners when bucket_refs is empty
@@ -64,25 +70,66 @@ class RolloutPool:
             raise RuntimeError("workers that join after a weights broadcast need an object-store copy: resize through services.sync.WeightSync")
         return self.weights_source()
 
-    def _start(self, count: int) -> list:
-        """`count` new workers, each up (engine built) and holding the current weights version."""
-        new = [self.actor.remote(self.model_path, self.cfg.model_dump(), self.seed + 1000 * (self._started + i)) for i in range(count)]
-        self._started += count
-        pids = ray.get([w.ready.remote() for w in new])
-        if self.version > 0:
-            refs = self._current_weights()
-            ray.get([w.load_weights.remote(self.version, refs) for w in new])
-        self.pids.update(zip(new, pids))
+    def _launch(self, count: int) -> list[tuple]:
+        """Start `count` actors, named `<role>-<n>` (the dashboard's actor view); returns (handle, ready future)."""
+        from services.resources import actor_name
+
+        new = []
+        for _ in range(count):
+            index, self._started = self._started, self._started + 1
+            worker = self.actor.options(name=actor_name(self.role)).remote(self.model_path, self.cfg.model_dump(), self.seed + 1000 * index)
+            new.append((worker, worker.ready.remote()))
         return new
 
+    def _admit(self, launched: list[tuple]) -> list:
+        """Wait for launched workers' engines, load the current weights version into them, and return
+        them (the caller makes them serve)."""
+        from services.resources import wait_ready
+
+        handles = [w for w, _ in launched]
+        pids = wait_ready(handles, [ref for _, ref in launched], f"{self.role} workers", self.shape)
+        if self.version > 0:
+            refs = self._current_weights()
+            ray.get([w.load_weights.remote(self.version, refs) for w in handles])
+        self.pids.update(zip(handles, pids))
+        return handles
+
+    def _start(self, count: int) -> list:
+        """`count` new workers, each up (engine built) and holding the current weights version."""
+        return self._admit(self._launch(count))
+
     def resize(self, num_workers: int) -> None:
-        """Add workers (which load the current weights before serving) or remove the newest ones."""
+        """Grow or shrink to `num_workers` serving workers now (blocks while joiners start)."""
+        self.request(num_workers)
+        with self.lock:
+            self.workers += self._admit(self.joining)
+            self.joining = []
+
+    def request(self, num_workers: int) -> None:
+        """Ask for `num_workers` serving workers without waiting: joiners start in the background and
+        serve once `admit_ready` finds them up; leaving workers (the newest first; joiners before
+        serving ones) get no new prompts and exit once the call they are running is done."""
         if num_workers < 1:
             raise ValueError("the rollout pool needs at least one worker")
         with self.lock:
+            while len(self.workers) + len(self.joining) > num_workers and self.joining:
+                self._kill(self.joining.pop()[0])
             while len(self.workers) > num_workers:
-                self._kill(self.workers.pop())
-            self.workers += self._start(num_workers - len(self.workers))
+                leaving = self.workers.pop()
+                self.pids.pop(leaving, None)
+                leaving.__ray_terminate__.remote()  # queued behind its running call (the actor runs one call at a time)
+            self.joining += self._launch(num_workers - len(self.workers) - len(self.joining))
+
+    def admit_ready(self) -> int:
+        """Joiners whose engine is up load the current weights and start serving; returns how many."""
+        with self.lock:
+            if not self.joining:
+                return 0
+            ready, _ = ray.wait([ref for _, ref in self.joining], num_returns=len(self.joining), timeout=0)
+            up = [j for j in self.joining if j[1] in ready]
+            self.joining = [j for j in self.joining if j[1] not in ready]
+            self.workers += self._admit(up)
+            return len(up)
 
     def _kill(self, worker) -> None:
         ray.kill(worker, no_restart=True)
@@ -203,7 +250,7 @@ class RolloutPool:
 
     def shutdown(self) -> None:
         with self.lock:
-            for w in self.workers:
+            for w in self.workers + [j[0] for j in self.joining]:
                 self._kill(w)
-            self.workers = []
+            self.workers, self.joining = [], []
 

@@ -17,6 +17,7 @@ from services.checkpoints import write_atomically
 from services.config import JobConfig
 from services.evaluation import evaluate
 from services.mle import mle_stage
+from services.resources import check as check_resources
 from services.rl import rl_stage
 from services.run import Run, load_tokenizer, prepare_model
 
@@ -33,7 +34,10 @@ def run_job(cfg: JobConfig) -> dict:
     state_file = run.dir / "stages.json"
     finished = json.loads(state_file.read_text()) if state_file.exists() else {}
     outputs: dict = {}
-    with ray_session():
+    with ray_session(dashboard=cfg.run.dashboard) as session:
+        print(session.banner(), flush=True)
+        if cfg.run.check_resources:
+            check_resources(cfg)
         model_path = prepare_model(run)
         tokenizer = load_tokenizer(model_path)
         train = run.split("train", tokenizer)

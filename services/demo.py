@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     platform_compat.apply()
     from services.cluster import ray_session
+    from services.resources import check as check_resources
 
     start = time.perf_counter()
     previous = Path(cfg.run.output_dir) / cfg.run.name
@@ -58,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(previous)
     run = Run(cfg)
     timings: dict[str, float] = {}
-    with ray_session():
+    with ray_session(dashboard=cfg.run.dashboard) as session:
+        print(session.banner(), flush=True)
+        if cfg.run.check_resources:
+            check_resources(cfg)
         init = prepare_model(run)
         tokenizer = load_tokenizer(init)
         train, held_out = run.split("train", tokenizer), run.split(cfg.run.eval_split, tokenizer)

@@ -24,7 +24,7 @@ def evaluate(run: Run, models: dict[str, str], data: list[Encoded], tokenizer) -
         sampling = cfg.rollout.sampling.model_copy(update={"temperature": temperature[mode], "top_k": cfg.run.eval_top_k if mode == "sampled" else -1})
         for model, path in models.items():
             name = model if mode == "greedy" else f"{model}@{mode}"
-            pool = RolloutPool(path, cfg.rollout.model_copy(update={"sampling": sampling}), seed=cfg.run.seed)
+            pool = RolloutPool(path, cfg.rollout.model_copy(update={"sampling": sampling}), seed=cfg.run.seed, role="eval-rollout")
             try:
                 groups = pool.generate([e.prompt_ids for e in data], n=1, plans=plans_of(data), seeds=sampling_seeds(cfg.run.seed, "eval", len(data)))
             finally:
@@ -69,12 +69,12 @@ def best_of_n(run: Run, models: dict[str, str], data: list[Encoded], tokenizer) 
     sampling = cfg.rollout.sampling.model_copy(update={"temperature": cfg.run.eval_temperature, "top_k": cfg.run.eval_top_k})
     curves = {}
     for model, path in models.items():
-        pool = RolloutPool(path, cfg.rollout.model_copy(update={"sampling": sampling}), seed=cfg.run.seed)
+        pool = RolloutPool(path, cfg.rollout.model_copy(update={"sampling": sampling}), seed=cfg.run.seed, role="eval-rollout")
         try:
             groups = pool.generate([e.prompt_ids for e in data], n=k, plans=plans_of(data), seeds=sampling_seeds(cfg.run.seed, "best_of", len(data)))
         finally:
             pool.shutdown()
-        rewards = RewardPool(cfg.rewards, run.verifier)
+        rewards = RewardPool(cfg.rewards, run.verifier, role="eval-reward")
         try:
             flat = rewards.score(predictions(groups, tokenizer), [e.example.reference for e in data for _ in range(k)])
         finally:

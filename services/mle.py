@@ -15,7 +15,7 @@ def mle_stage(run: Run, model_path: str, data: list[Encoded], name: str = "mle",
 
     cfg = run.cfg
     learner_cfg = cfg.learner.model_copy(update={"lr": cfg.run.mle_lr, "algorithm": cfg.learner.algorithm.model_copy(update={"kl_coef": 0.0})})
-    learner = LearnerGroup(model_path, learner_cfg)
+    learner = LearnerGroup(model_path, learner_cfg, role="mle-learner")
     log = MetricsLogger(run.metrics_path, name)
     rng = random.Random(cfg.run.seed)
     steps = max(1, int(cfg.run.mle_epochs * len(data) / cfg.run.mle_batch_size))

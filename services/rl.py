@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import time
 
+import ray
+
 from services.metrics import MetricsLogger
 from services.run import Encoded, Run
 
@@ -66,6 +68,7 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
     from rewards.registry import get_verifier
     from rollout.pool import RolloutPool
     from services.checkpoints import Checkpoints
+    from services.ctl import JobStopped, apply_sizes, start_control
     from services.pipeline import RolloutPipeline
     from services.sync import WeightSync
 
@@ -78,6 +81,7 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
     summarize = get_verifier(run.verifier).summarize
     log = MetricsLogger(run.metrics_path, "rl")
     checkpoints = Checkpoints(run.dir / "checkpoints", cfg.run.keep_checkpoints)
+    control = start_control(cfg.run.name, {"rollout": cfg.rollout.num_workers, "rewards": cfg.rewards.num_workers})
     learner = None
     learner_restarts = 0
     try:
@@ -105,10 +109,11 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
                     train = learner.train_grpo(batch.samples, samples_per_minibatch=cfg.learner.mini_batch_prompts * cfg.rollout.group_size)
                     t_train = time.perf_counter() - t0
 
+                    pools = apply_sizes(control, rollout, rewards, step, cfg.run.rl_steps)  # `services.ctl scale`: joiners that are up serve from here
                     synced = sync.publish(step)  # waits for a generation in flight on the workers, then loads
                     pipeline.published(step)
 
-                    if step % cfg.run.checkpoint_every == 0 or step == cfg.run.rl_steps:
+                    if step % cfg.run.checkpoint_every == 0 or step == cfg.run.rl_steps or pools["stop"]:
                         checkpoints.save(learner, step)
 
                     step_s = time.perf_counter() - t_step
@@ -122,10 +127,14 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
                         "throughput/tokens_per_s": sum(map(loss_tokens, batch.samples)) / step_s,
                         "throughput/samples_per_s": len(batch.samples) / step_s,
                         "staleness_mean": sum(staleness) / len(staleness), "staleness_max": max(staleness),
-                        "weights_version": step, "rollout_workers": len(rollout.workers),
+                        "weights_version": step, "rollout_workers": pools["rollout_workers"], "rollout_joining": pools["rollout_joining"],
+                        "reward_workers": pools["reward_workers"],
                         "prompts": len(batch.prompts), "samples_scored": len(batch.results), "prompts_digest": digest(batch.prompts),
                         **({"redone": 1} if step in redone else {}), **fault_counters(rollout, rewards, learner_restarts),
                     })
+                    if pools["stop"]:
+                        raise JobStopped(f"stopped by services.ctl after step {step} of {cfg.run.rl_steps}, checkpoint saved "
+                                         f"({checkpoints.dir}/step{step}): rerun the same command to resume")
                 break
             except LearnerFailure as err:
                 learner_restarts += 1
@@ -141,6 +150,7 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
         for part in (rollout, rewards, learner):
             if part is not None:
                 part.shutdown()
+        ray.kill(control)
 
 
 STOP_WAIT_S = 600.0  # how long a stopping rollout side may take to finish the call it is in

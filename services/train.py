@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from services.checkpoints import CheckpointError
     from services.controller import run_job
+    from services.ctl import JobStopped
+    from services.resources import ResourceError
     from services.run import RunDirError
     from worlds.text_game.data import DatasetError
     from worlds.video.episodes import EpisodeError
@@ -50,9 +52,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         run_job(config)
-    except (RunDirError, CheckpointError, DatasetError, EpisodeError, BrowserError) as err:  # bad input: the message says what and where
+    except (RunDirError, CheckpointError, DatasetError, EpisodeError, BrowserError, ResourceError) as err:  # bad input: the message says what and where
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except JobStopped as stopped:  # asked for (services.ctl stop): not a failure
+        print(stopped, flush=True)
     return 0
 
 

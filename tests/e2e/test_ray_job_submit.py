@@ -4,23 +4,18 @@
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from learner.weights import free_port
 from tests.conftest import ROOT
+from tests.e2e.ray_head import BIN, ray_head
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
-AGENT_PORTS = ("dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port", "runtime-env-agent-port", "ray-client-server-port")
 
 
 def job_api(url, seconds=90):
@@ -39,31 +34,19 @@ def job_api(url, seconds=90):
 
 
 def test_ray_job_submit_succeeds(tmp_path):
-    temp_dir = tempfile.mkdtemp(prefix="rlvr-head-", dir="/tmp")
-    # Ray's token auth, on for the head and every client; the cluster's temp files (vLLM's) go to its temp dir
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "TMPDIR": temp_dir}
-    port, dash = free_port(), free_port()
-    head = subprocess.Popen(
-        [BIN / "ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
-         f"--port={port}", f"--dashboard-port={dash}", "--num-cpus=4", f"--temp-dir={temp_dir}", "--include-dashboard=true",
-         # own ports for the head's agents, so a second Ray cluster on this machine (another test's) cannot clash
-         *(f"--{name}={free_port()}" for name in AGENT_PORTS)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env,
-    )
-    address = f"http://127.0.0.1:{dash}"
-    try:
-        job_api(f"{address}/api/version")
+    with ray_head() as head:
+        job_api(f"{head.dashboard}/api/version")
         overrides = [
             f"run.output_dir={tmp_path}", "run.name=submitted", "run.stages=[mle,rl]", "run.rl_steps=2",
             "run.mle_epochs=0.25", "world.text_game.builtin_train_rows=32", "run.prompts_per_step=2",
             "rollout.group_size=2", "learner.mini_batch_prompts=2", "rollout.sampling.max_new_tokens=16",
         ]
-        command = [
-            BIN / "ray", "job", "submit", "--address", address, "--working-dir", str(ROOT), "--no-wait", "--",
-            sys.executable, "-m", "services.train", "--config", "configs/tiny_text_game.yaml", *overrides,
+        command = [  # the README's command (its runtime env leaves .git, runs/ and .cache/ behind)
+            BIN / "ray", "job", "submit", "--address", head.dashboard, "--runtime-env", "deploy/runtime_env.yaml", "--working-dir", ".",
+            "--no-wait", "--", sys.executable, "-m", "services.train", "--config", "configs/tiny_text_game.yaml", *overrides,
         ]
         for _ in range(15):  # the dashboard answers a little before its job agent is ready
-            submit = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+            submit = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT, env=head.env)
             if "No available agent" not in submit.stderr + submit.stdout:
                 break
             time.sleep(2)
@@ -71,19 +54,13 @@ def test_ray_job_submit_succeeds(tmp_path):
         job_id = re.search(r"raysubmit_[A-Za-z0-9]+", submit.stdout).group(0)
         deadline, status = time.monotonic() + 420, None
         while time.monotonic() < deadline:
-            status = job_api(f"{address}/api/jobs/{job_id}")["status"]
+            status = job_api(f"{head.dashboard}/api/jobs/{job_id}")["status"]
             if status in ("SUCCEEDED", "FAILED", "STOPPED"):
                 break
             time.sleep(3)
+        logs = job_api(f"{head.dashboard}/api/jobs/{job_id}/logs")["logs"]
         if status != "SUCCEEDED":
-            pytest.fail(f"job ended {status}:\n{job_api(f'{address}/api/jobs/{job_id}/logs')['logs'][-3000:]}")
+            pytest.fail(f"job ended {status}:\n{logs[-3000:]}")
+        assert "Ray: attached cluster at" in logs and "python -m services.ctl --address" in logs
         rl = [json.loads(line) for line in (tmp_path / "submitted" / "metrics.jsonl").read_text().splitlines()]
         assert [r["step"] for r in rl if r["stage"] == "rl"] == [1, 2]
-    finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
-        shutil.rmtree(temp_dir, ignore_errors=True)

@@ -1,0 +1,51 @@
+"""A Ray head started with `ray start --head` on 127.0.0.1 (token auth on, its own ports), stopped by its
+handle: the cluster that `ray job submit` and `services.ctl` attach to in the e2e tests."""
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from learner.weights import free_port
+
+BIN = Path(sys.executable).parent
+AGENT_PORTS = ("dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port", "ray-client-server-port")
+
+
+@dataclass
+class Head:
+    address: str  # GCS, HOST:PORT (RAY_ADDRESS of a driver, services.ctl --address)
+    dashboard: str  # http://HOST:PORT (ray job submit --address)
+    metrics_port: int  # the node's Prometheus endpoint
+    env: dict  # the environment clients use (RAY_AUTH_MODE=token, TMPDIR in the cluster's temp dir)
+
+
+@contextlib.contextmanager
+def ray_head(num_cpus: int = 4):
+    temp_dir = tempfile.mkdtemp(prefix="rlvr-head-", dir="/tmp")
+    # Ray's token auth, on for the head and every client; the cluster's temp files (vLLM's) go to its temp dir
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "TMPDIR": temp_dir}
+    port, dash, metrics = free_port(), free_port(), free_port()
+    head = subprocess.Popen(
+        [BIN / "ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
+         f"--port={port}", f"--dashboard-port={dash}", f"--num-cpus={num_cpus}", f"--temp-dir={temp_dir}", "--include-dashboard=true",
+         f"--metrics-export-port={metrics}",
+         # own ports for the head's agents, so a second Ray cluster on this machine (another test's) cannot clash
+         *(f"--{name}={free_port()}" for name in AGENT_PORTS)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env,
+    )
+    try:
+        yield Head(f"127.0.0.1:{port}", f"http://127.0.0.1:{dash}", metrics, env)
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)

@@ -1,0 +1,114 @@
+"""A running job resized from outside (services.ctl attached by address): 1 -> 2 -> 1 rollout workers
+while the RL stage runs, with every step's groups complete and every worker on the newest weights;
+the run's rlvr_* metrics scraped from the node's Prometheus endpoint with their values; then
+`services.ctl stop` (a checkpoint of the last step) and a rerun of the same command resuming there.
+All real: a `ray start --head` cluster on 127.0.0.1 with token auth, vLLM engines, DeepSpeed, reward workers."""
+
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.e2e.ray_head import ray_head
+
+pytestmark = pytest.mark.slow
+PROMPTS, G = 4, 2
+
+
+def rl_steps(run_dir) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [r for r in map(json.loads, lines) if r["stage"] == "rl"]
+
+
+def wait_for(what: str, condition, job, seconds: float = 600):
+    """Poll `condition()` until it is true; fail with the job's output if the job ends first or time runs out."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        if job.poll() is not None:
+            pytest.fail(f"the job ended (exit {job.returncode}) before {what}:\n{job.stdout.read()[-3000:]}")
+        time.sleep(1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def ctl(head, *args) -> str:
+    out = subprocess.run([sys.executable, "-m", "services.ctl", "--address", head.address, *args],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT, env=head.env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        return r.read().decode()
+
+
+def scrape_when(port: int, name: str, value: float) -> str | None:
+    """The endpoint's text once gauge `name` shows `value` (Ray exports a few seconds after a step)."""
+    text = scrape(port)
+    return text if gauge(text, name) == value else None
+
+
+def gauge(text: str, name: str) -> float | None:
+    """The value of the rl stage's sample of a Ray gauge (exported as ray_<name>) in Prometheus text."""
+    match = re.search(rf'^ray_{name}\{{[^}}]*stage="rl"[^}}]*\}} (\S+)$', text, re.M)
+    return float(match.group(1)) if match else None
+
+
+def test_scale_rollout_pool_while_the_job_runs_and_scrape_its_metrics(tmp_path):
+    run_dir = tmp_path / "scaled"
+    command = [
+        sys.executable, "-m", "services.train", "--config", "configs/tiny_text_game.yaml", f"run.output_dir={tmp_path}",
+        "run.name=scaled", "run.stages=[rl]", "run.rl_steps=400", "run.checkpoint_every=1000", "world.text_game.builtin_train_rows=64",
+        f"run.prompts_per_step={PROMPTS}", f"rollout.group_size={G}", f"learner.mini_batch_prompts={PROMPTS}", "learner.cpus_per_rank=1",
+        "rollout.cpus_per_worker=0.5", "rollout.sampling.max_new_tokens=16", "rollout.max_model_len=512",
+    ]
+    with ray_head(num_cpus=4) as head:
+        env = {**head.env, "RAY_ADDRESS": head.address}
+        job = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_for("step 2", lambda: len(rl_steps(run_dir)) >= 2, job)
+            assert json.loads(ctl(head, "scale", "rollout=2"))["wanted"] == {"rollout": 2, "rewards": 1}
+            two = wait_for("2 serving rollout workers for 2 steps", lambda: [r for r in rl_steps(run_dir) if r["rollout_workers"] == 2][1:], job)
+            # the node's Prometheus endpoint has the job's gauges, with the values of a step
+            text = wait_for("rlvr_rollout_workers = 2 on the metrics endpoint", lambda: scrape_when(head.metrics_port, "rlvr_rollout_workers", 2), job, 120)
+            for name in ("rlvr_reward_mean", "rlvr_time_step", "rlvr_weights_version", "rlvr_samples_scored"):
+                assert gauge(text, name) is not None, f"{name} not exported"
+            assert gauge(text, "rlvr_samples_scored") == PROMPTS * G
+            status = json.loads(ctl(head, "status"))
+            assert status["wanted"]["rollout"] == 2 and status["rollout_workers"] == 2 and status["step"] >= two[0]["step"]
+
+            ctl(head, "scale", "rollout=1")
+            back = wait_for("1 rollout worker again", lambda: [r for r in rl_steps(run_dir) if r["rollout_workers"] == 1 and r["step"] > two[-1]["step"]][1:], job)
+            assert "stop requested" in ctl(head, "stop")
+            out, _ = job.communicate(timeout=600)
+        finally:
+            if job.poll() is None:
+                job.kill()
+                job.wait()
+        assert job.returncode == 0, out[-3000:]
+        assert "stopped by services.ctl after step" in out
+        steps = rl_steps(run_dir)
+        assert [r["step"] for r in steps] == list(range(1, len(steps) + 1))
+        for r in steps:  # every step's groups complete, every serving worker on the newest version
+            assert r["samples_scored"] == PROMPTS * G and r["prompts"] == PROMPTS
+            assert r["rollout_min_version"] == r["step"]
+        counts = [r["rollout_workers"] for r in steps]
+        first_two, last_two = counts.index(2), len(counts) - 1 - counts[::-1].index(2)
+        assert set(counts[:first_two]) == {1} and set(counts[first_two : last_two + 1]) == {2} and set(counts[last_two + 1 :]) == {1}
+        assert back[-1]["step"] <= steps[-1]["step"]
+        stopped = steps[-1]["step"]
+        assert (run_dir / "checkpoints" / f"step{stopped}").is_dir()
+
+        # the same command resumes after the checkpoint of the stop (here for one more step)
+        rerun = subprocess.run(command + [f"run.rl_steps={stopped + 1}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
+        assert "resumed from" in rerun.stdout and [r["step"] for r in rl_steps(run_dir)][-2:] == [stopped, stopped + 1]
