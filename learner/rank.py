@@ -23,6 +23,9 @@ class LearnerRank:
 
     def __init__(self, model_path: str, config: dict, rank: int, world_size: int, temperature: float = 1.0):
         """Light: the group then asks rank 0 for a free address on its node and calls `start` on every rank."""
+        from services.cluster import redirect_worker_output
+
+        redirect_worker_output()  # DeepSpeed's output to the run's logs/ (run.worker_logs)
         os.environ.update(RANK=str(rank), LOCAL_RANK="0", WORLD_SIZE=str(world_size))
         self.cfg = LearnerConfig.model_validate(config)
         self.rank, self.world_size, self.temperature = rank, world_size, temperature

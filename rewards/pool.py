@@ -30,6 +30,10 @@ class RewardWorker:
     def __init__(self, verifier: str, threads: int = 1):
         import torch
 
+        from services.cluster import redirect_worker_output
+
+        redirect_worker_output()
+
         torch.set_num_threads(threads)  # heavy verifiers (video: decoder + LPIPS) use what the worker reserved
         self.verifier = get_verifier(verifier)
 

@@ -54,6 +54,9 @@ def whole_prefills_on_cpu(max_model_len: int) -> dict:
 
 class RolloutWorker:
     def __init__(self, model_path: str, config: dict, seed: int = 0):
+        from services.cluster import redirect_worker_output
+
+        redirect_worker_output()  # vLLM's output to the run's logs/ (run.worker_logs)
         cfg = RolloutConfig.model_validate(config)
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine: fast start, no orphans
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(cfg.kv_cache_gib))))

@@ -49,6 +49,7 @@ class RunConfig(BaseModel):
     keep_checkpoints: int = Field(2, ge=1, description="RL checkpoints kept (the newest; an older one is used when the newest is torn or corrupt)")
     max_learner_restarts: int = Field(3, ge=0, description="Times the learner group may be re-created from the newest checkpoint after a rank died, before the run fails")
     dashboard: bool = Field(True, description="Start the Ray dashboard (on 127.0.0.1) with the local cluster a run starts when it has no cluster address; its URL is printed")
+    worker_logs: Literal["file", "console"] = Field("file", description="Where the actors' output (vLLM, DeepSpeed, Ray workers) goes: file = <run dir>/logs/<actor>.log, console = mixed into the job's output")
     check_resources: bool = Field(True, description="Before starting actors, fail when the roles ask for more CPUs / GPUs / custom resources than the cluster has or can autoscale to")
     eval_split: Literal["validation", "test"] = Field("test", description="Split the eval stage scores")
     eval_max_examples: int | None = Field(None, ge=1, description="Cap on evaluated examples (unset = the whole split)")

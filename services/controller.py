@@ -28,14 +28,16 @@ def run_job(cfg: JobConfig) -> dict:
     import platform_compat
 
     platform_compat.apply()
-    from services.cluster import ray_session
+    from services.cluster import ray_session, worker_logs_in
 
     run = Run(cfg)
     state_file = run.dir / "stages.json"
     finished = json.loads(state_file.read_text()) if state_file.exists() else {}
     outputs: dict = {}
-    with ray_session(dashboard=cfg.run.dashboard) as session:
+    with ray_session(dashboard=cfg.run.dashboard) as session, worker_logs_in(run.dir.resolve() / "logs", cfg.run.worker_logs == "file"):
         print(session.banner(), flush=True)
+        if cfg.run.worker_logs == "file":
+            print(f"worker output (vLLM, DeepSpeed): {run.dir / 'logs'}/<actor>.log (run.worker_logs=console shows it here)", flush=True)
         if cfg.run.check_resources:
             check_resources(cfg)
         model_path = prepare_model(run)

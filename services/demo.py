@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     import platform_compat
 
     platform_compat.apply()
-    from services.cluster import ray_session
+    from services.cluster import ray_session, worker_logs_in
     from services.resources import check as check_resources
 
     start = time.perf_counter()
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(previous)
     run = Run(cfg)
     timings: dict[str, float] = {}
-    with ray_session(dashboard=cfg.run.dashboard) as session:
+    with ray_session(dashboard=cfg.run.dashboard) as session, worker_logs_in(run.dir.resolve() / "logs", cfg.run.worker_logs == "file"):
         print(session.banner(), flush=True)
         if cfg.run.check_resources:
             check_resources(cfg)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from tqdm import tqdm
+
 from services.pipeline import sampling_seeds
 from services.run import Encoded, Run, plans_of, predictions
 
@@ -20,19 +22,19 @@ def evaluate(run: Run, models: dict[str, str], data: list[Encoded], tokenizer) -
     cfg = run.cfg
     temperature = {"greedy": 0.0, "sampled": cfg.run.eval_temperature}
     summaries, responses = {}, {}
-    for mode in cfg.run.eval_modes:
+    runs = [(mode, model, path) for mode in cfg.run.eval_modes for model, path in models.items()]
+    for mode, model, path in tqdm(runs, desc="evaluation", unit="model", disable=None):  # a bar on a terminal only
         sampling = cfg.rollout.sampling.model_copy(update={"temperature": temperature[mode], "top_k": cfg.run.eval_top_k if mode == "sampled" else -1})
-        for model, path in models.items():
-            name = model if mode == "greedy" else f"{model}@{mode}"
-            pool = RolloutPool(path, cfg.rollout.model_copy(update={"sampling": sampling}), seed=cfg.run.seed, role="eval-rollout")
-            try:
-                groups = pool.generate([e.prompt_ids for e in data], n=1, plans=plans_of(data), seeds=sampling_seeds(cfg.run.seed, "eval", len(data)))
-            finally:
-                pool.shutdown()
-            responses[name] = predictions(groups, tokenizer)
-            summary, records = score_examples([e.example for e in data], {e.example.id: p for e, p in zip(data, responses[name])}, run.verifier)
-            summaries[name] = {"model": path, **summary}
-            (run.dir / f"eval_{name}.json").write_text(json.dumps({"summary": summaries[name], "samples": records}, indent=1))
+        name = model if mode == "greedy" else f"{model}@{mode}"
+        pool = RolloutPool(path, cfg.rollout.model_copy(update={"sampling": sampling}), seed=cfg.run.seed, role="eval-rollout")
+        try:
+            groups = pool.generate([e.prompt_ids for e in data], n=1, plans=plans_of(data), seeds=sampling_seeds(cfg.run.seed, "eval", len(data)))
+        finally:
+            pool.shutdown()
+        responses[name] = predictions(groups, tokenizer)
+        summary, records = score_examples([e.example for e in data], {e.example.id: p for e, p in zip(data, responses[name])}, run.verifier)
+        summaries[name] = {"model": path, **summary}
+        (run.dir / f"eval_{name}.json").write_text(json.dumps({"summary": summaries[name], "samples": records}, indent=1))
     if hasattr(run.world, "baselines"):  # fixed answers scored beside the models (web: "nothing changes")
         examples = [e.example for e in data]
         for name, answers in run.world.baselines(examples).items():
@@ -68,7 +70,7 @@ def best_of_n(run: Run, models: dict[str, str], data: list[Encoded], tokenizer) 
     ns, k = sorted(set(cfg.run.eval_best_of)), max(cfg.run.eval_best_of)
     sampling = cfg.rollout.sampling.model_copy(update={"temperature": cfg.run.eval_temperature, "top_k": cfg.run.eval_top_k})
     curves = {}
-    for model, path in models.items():
+    for model, path in tqdm(models.items(), desc="best of N", unit="model", disable=None):
         pool = RolloutPool(path, cfg.rollout.model_copy(update={"sampling": sampling}), seed=cfg.run.seed, role="eval-rollout")
         try:
             groups = pool.generate([e.prompt_ids for e in data], n=k, plans=plans_of(data), seeds=sampling_seeds(cfg.run.seed, "best_of", len(data)))

@@ -1,5 +1,7 @@
-"""Step metrics: appended to the run's metrics.jsonl, shown as a progress line, and exported as Ray
-metrics (ray.util.metrics gauges, visible in the Ray dashboard / Prometheus)."""
+"""Step metrics: appended to the run's metrics.jsonl, written as TensorBoard scalars (<run dir>/tensorboard,
+tag `<stage>/<metric>`), shown as a progress bar (a progress line per step when the console is not a
+terminal, e.g. a Ray job's log), and exported as Ray metrics (ray.util.metrics gauges `rlvr_<metric>`,
+in the Ray dashboard and on each node's Prometheus endpoint)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,39 @@ class MetricsLogger:
         self.path, self.stage = path, stage
         self.gauges: dict = {}
         self.start = time.perf_counter()
+        self.board = None  # TensorBoard writer, opened at the first step
+        self.bar = None  # tqdm bar on a terminal
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
+        if self.bar is not None:
+            self.bar.close()
+        self.board = self.bar = None
+
+    def _tensorboard(self, step: int, metrics: dict) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        if self.board is None:
+            self.board = SummaryWriter(log_dir=str(self.path.parent / "tensorboard"), flush_secs=30)
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)) and value == value:
+                self.board.add_scalar(f"{self.stage}/{key}", value, step)
+        self.board.flush()
+
+    def _progress(self, step: int, total: int | None, shown: str, elapsed: float) -> None:
+        if not sys.stderr.isatty():
+            progress = f"{step}/{total}" if total else f"{step}, {elapsed:.0f} s"
+            print(f"[{self.stage} {progress}] {shown}", file=sys.stderr, flush=True)
+            return
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, initial=step - 1, desc=self.stage, unit="step", dynamic_ncols=True)
+        self.bar.set_postfix_str(shown, refresh=False)
+        self.bar.update(step - self.bar.n)
+        if total and step >= total:
+            self.close()
 
     def discard_after(self, step: int) -> list[int]:
         """Before steps after `step` are done again (a resume from the checkpoint of `step`): move this
@@ -58,6 +93,9 @@ class MetricsLogger:
                     self._gauge(key).set(float(value), tags={"stage": self.stage})
         except Exception:  # metrics export must never stop training (e.g. no metrics agent)
             pass
+        try:
+            self._tensorboard(step, metrics)
+        except OSError as err:  # the run directory's problems are reported by the metrics file above
+            print(f"warning: TensorBoard scalars not written ({err})", file=sys.stderr)
         shown = "  ".join(f"{k}={metrics[k]:.4g}" for k in PROGRESS_KEYS if isinstance(metrics.get(k), (int, float)))
-        progress = f"{step}/{total}" if total else f"{step}, {record['elapsed_s']:.0f} s"
-        print(f"[{self.stage} {progress}] {shown}", file=sys.stderr, flush=True)
+        self._progress(step, total, shown, record["elapsed_s"])

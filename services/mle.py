@@ -37,4 +37,5 @@ def mle_stage(run: Run, model_path: str, data: list[Encoded], name: str = "mle",
         learner.export_hf(str(out))
         return str(out)
     finally:
+        log.close()
         learner.shutdown()

@@ -51,8 +51,10 @@ def actor_name(role: str) -> str:
 
 
 def ray_options(cpus: float, gpus: float, custom: dict[str, float]) -> dict:
-    """Keyword arguments of ray.remote / .options for an actor of this shape."""
-    return {"num_cpus": cpus, "num_gpus": gpus, **({"resources": dict(custom)} if custom else {})}
+    """Keyword arguments of ray.remote for an actor of this shape (and the job's worker-output setting)."""
+    from services.cluster import worker_runtime_env
+
+    return {"num_cpus": cpus, "num_gpus": gpus, **({"resources": dict(custom)} if custom else {}), **worker_runtime_env()}
 
 
 def roles(cfg) -> list[Role]:

@@ -151,6 +151,7 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
             if part is not None:
                 part.shutdown()
         ray.kill(control)
+        log.close()
 
 
 STOP_WAIT_S = 600.0  # how long a stopping rollout side may take to finish the call it is in

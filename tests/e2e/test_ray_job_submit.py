@@ -62,5 +62,11 @@ def test_ray_job_submit_succeeds(tmp_path):
         if status != "SUCCEEDED":
             pytest.fail(f"job ended {status}:\n{logs[-3000:]}")
         assert "Ray: attached cluster at" in logs and "python -m services.ctl --address" in logs
-        rl = [json.loads(line) for line in (tmp_path / "submitted" / "metrics.jsonl").read_text().splitlines()]
+        run_dir = tmp_path / "submitted"
+        rl = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
         assert [r["step"] for r in rl if r["stage"] == "rl"] == [1, 2]
+        # a clean console: the engines' output is in the run directory's logs/, the job's log has the progress
+        assert "[rl 2/2]" in logs and "Failed to load weights" not in logs and "LLM engine" not in logs, logs[-3000:]
+        assert "LLM engine" in (run_dir / "logs" / "rollout-0.log").read_text()
+        assert {"learner-0.log", "mle-learner-0.log", "reward-0.log"} <= {p.name for p in (run_dir / "logs").iterdir()}
+        assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 2  # mle and rl scalars

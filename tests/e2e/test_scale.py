@@ -1,6 +1,7 @@
 """A running job resized from outside (services.ctl attached by address): 1 -> 2 -> 1 rollout workers
 while the RL stage runs, with every step's groups complete and every worker on the newest weights;
-the run's rlvr_* metrics scraped from the node's Prometheus endpoint with their values; then
+the run's rlvr_* metrics scraped from the node's Prometheus endpoint with their values (all that
+deploy/grafana's dashboard plots); then
 `services.ctl stop` (a checkpoint of the last step) and a rerun of the same command resuming there.
 All real: a `ray start --head` cluster on 127.0.0.1 with token auth, vLLM engines, DeepSpeed, reward workers."""
 
@@ -83,6 +84,9 @@ def test_scale_rollout_pool_while_the_job_runs_and_scrape_its_metrics(tmp_path):
             for name in ("rlvr_reward_mean", "rlvr_time_step", "rlvr_weights_version", "rlvr_samples_scored"):
                 assert gauge(text, name) is not None, f"{name} not exported"
             assert gauge(text, "rlvr_samples_scored") == PROMPTS * G
+            # every metric the Grafana dashboard in deploy/ plots is one the endpoint serves (MLE's loss: in an mle stage)
+            plotted = set(re.findall(r"ray_(rlvr_[a-z0-9_]+)\{", (ROOT / "deploy" / "grafana" / "rlvr_dashboard.json").read_text()))
+            assert len(plotted) > 20 and not [m for m in plotted - {"rlvr_mle_loss"} if gauge(text, m) is None]
             status = json.loads(ctl(head, "status"))
             assert status["wanted"]["rollout"] == 2 and status["rollout_workers"] == 2 and status["step"] >= two[0]["step"]
 

@@ -642,5 +642,8 @@ def generate(split: str, num_rows: int, seed: int = 0, games: list[str] | None =
         raise ValueError(f"unknown game(s) {unknown} in games; expected some of {sorted(GAMES)}")
     if not names:
         raise ValueError("games must name at least one game (or be None for all)")
-    per_game = [_game_rows(g, split, num_rows // len(names) + (i < num_rows % len(names)), seed) for i, g in enumerate(names)]
+    from tqdm import tqdm
+
+    games_bar = tqdm(list(enumerate(names)), desc=f"text-game {split} rows", unit="game", disable=None, leave=False)  # a bar on a terminal only
+    per_game = [_game_rows(g, split, num_rows // len(names) + (i < num_rows % len(names)), seed) for i, g in games_bar]
     return [rows[i] for i in range(max(map(len, per_game))) for rows in per_game if i < len(rows)]

@@ -36,7 +36,9 @@ def generate_pusht_episodes(num_episodes: int, steps: int, seed: int = 0) -> lis
     env = gym.make("gym_pusht/PushT-v0", obs_type="pixels", render_mode="rgb_array")
     episodes = []
     try:
-        for e in range(num_episodes):
+        from tqdm import tqdm
+
+        for e in tqdm(range(num_episodes), desc="PushT episodes", unit="episode", disable=None, leave=False):  # a bar on a terminal only
             rng = np.random.default_rng([seed, e])
             obs, info = env.reset(seed=int(rng.integers(2**31)))
             frames, actions = [obs], []

@@ -107,7 +107,9 @@ def train_frame_tokenizer(frames: np.ndarray, config: FrameTokenizerConfig | Non
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     rng = torch.Generator().manual_seed(seed)
     model.train()
-    for _ in range(steps):
+    from tqdm import tqdm
+
+    for _ in tqdm(range(steps), desc="frame tokenizer", unit="step", disable=None, leave=False):  # a bar on a terminal only
         batch = data[torch.randint(len(data), (batch_size,), generator=rng)]
         recon, _ = model(batch)
         loss = (recon - batch).abs().mean() + ((recon - batch) ** 2).mean()
