@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.config import JobConfig
-from worlds.registry import Example
+from worlds.registry import Example, WorldError
 
 
 class RunDirError(OSError):
@@ -95,7 +95,9 @@ class Run:
             raise RunDirError(f"run.output_dir: cannot write the run directory {self.dir} ({err.strerror}): choose a writable run.output_dir, or free space") from None
         self.metrics_path = self.dir / "metrics.jsonl"
         self.world = get_world(cfg.world, str(self.dir))
-        self.verifier = cfg.rewards.verifier or self.world.verifier
+        self.verifier = cfg.rewards.verifier or getattr(self.world, "verifier", None)
+        if not self.verifier:
+            raise WorldError(f"rewards.verifier: world {cfg.world.name!r} has no verifier of its own: set rewards.verifier to a registered name or 'module:function'")
 
     def rl_mix(self) -> float | None:
         """Unchanged transitions per changed one in the RL prompts (the world's option), None = the natural mix."""
@@ -141,7 +143,7 @@ def prepare_model(run: Run) -> str:
 
     out = run.dir / "tiny_init"
     if not (out / "config.json").exists():
-        if run.world.vocab_size is not None:
+        if getattr(run.world, "vocab_size", None) is not None:
             build_token_model(run.world.vocab_size, run.world.special_ids, out, run.cfg.run.tiny, seed=run.cfg.run.seed)
         else:
             texts = [ex.prompt + " " + ex.answer for ex in run.world.examples("train")]

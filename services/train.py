@@ -46,13 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     from services.ctl import JobStopped
     from services.resources import ResourceError
     from services.run import RunDirError
-    from worlds.text_game.data import DatasetError
+    from worlds.registry import DatasetError, WorldError
     from worlds.video.episodes import EpisodeError
     from worlds.web.browser import BrowserError
 
     try:
         run_job(config)
-    except (RunDirError, CheckpointError, DatasetError, EpisodeError, BrowserError, ResourceError) as err:  # bad input: the message says what and where
+    except (RunDirError, CheckpointError, DatasetError, WorldError, EpisodeError, BrowserError, ResourceError) as err:  # bad input: the message says what and where
         print(f"error: {err}", file=sys.stderr)
         return 1
     except JobStopped as stopped:  # asked for (services.ctl stop): not a failure

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class TextGameConfig(BaseModel):
@@ -112,13 +112,42 @@ class WebConfig(BaseModel):
     prompt_style: Literal["full", "state_only"] = Field("full", description="'full' = the paper's prompt (URL, objective, previous action, instructions); 'state_only' = page and action only")
 
 
+class DatasetConfig(BaseModel):
+    """A user's own transitions (world 'dataset'): JSONL or Parquet rows whose fields are named here, scored by rewards.verifier."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    train_path: str | None = Field(None, description="Training rows: a .jsonl (one JSON object per line) or .parquet file")
+    validation_path: str | None = Field(None, description="Validation rows (.jsonl or .parquet); needed only when a stage reads the split")
+    test_path: str | None = Field(None, description="Test rows (.jsonl or .parquet); the eval stage reads it (run.eval_split)")
+    prompt_field: str = Field("prompt", min_length=1, description="Field holding the prompt text (state and action, as the model should read them)")
+    reference_field: str = Field("reference", min_length=1, description="Field holding what the verifier compares a prediction with (any JSON value)")
+    answer_field: str = Field("answer", min_length=1, description="Field holding the target text of the MLE stage (may be the same field as the reference)")
+    id_field: str | None = Field(None, description="Field holding a row's id; unset = <file>:<line>")
+    changed_field: str | None = Field(None, description="Boolean field: does the transition change the state (enables the RL mix and per-case metrics); unset = every row counts as changed")
+    rl_unchanged_per_changed: float | None = Field(None, ge=0.0, description="RL prompt mix (needs changed_field): all changed rows plus this many unchanged ones per changed one, sampled anew each epoch; unset = the natural mix")
+
+
+BUILTIN_WORLDS = ("text_game", "video", "web", "dataset")
+
+
 class WorldConfig(BaseModel):
     """Which domain to train on, and its settings."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Literal["text_game", "video", "web"] = Field("text_game", description="Registered world (domain) name")
+    name: str = Field("text_game", description="World (domain): text_game, video, web, dataset (your own files, world.dataset), or 'module:factory' for a world of your own (factory(world_config, run_dir) -> world)")
     seed: int = Field(0, description="Seed for generated data and deterministic splits")
     text_game: TextGameConfig = Field(default_factory=TextGameConfig, description="Settings of the text_game world")
     video: VideoConfig = Field(default_factory=VideoConfig, description="Settings of the video world")
     web: WebConfig = Field(default_factory=WebConfig, description="Settings of the web world")
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig, description="Settings of the dataset world (your own transitions)")
+    options: dict[str, Any] = Field(default_factory=dict, description="Free-form settings for a world given as module:factory (it reads them as world_config.options)")
+
+    @field_validator("name")
+    @classmethod
+    def _known_or_importable(cls, name: str) -> str:
+        module, colon, attr = name.partition(":")
+        if name not in BUILTIN_WORLDS and not (colon and module and attr):
+            raise ValueError(f"unknown world {name!r}: one of {', '.join(BUILTIN_WORLDS)}, or 'module:factory'")
+        return name

@@ -11,6 +11,7 @@ verifier gets the response token ids.
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -20,6 +21,10 @@ from worlds.config import WorldConfig
 
 class DatasetError(ValueError):
     """A dataset file or row that cannot be used, with its location (file:line, field) in the message."""
+
+
+class WorldError(ValueError):
+    """A world (world.name) that cannot be built: unknown, or a module:factory that does not load."""
 
 
 def parse_jsonl(name: str, lines: list[str], validate: Callable[[object, str], dict]) -> list[dict]:
@@ -79,11 +84,25 @@ def register_world(name: str):
 
 
 def get_world(config: WorldConfig, workdir: str | None = None):
-    """Build the configured world; `workdir` (the run directory) keeps what it trains (video: the frame tokenizer)."""
-    import worlds.text_game.world  # noqa: F401  (registers the built-in worlds)
+    """Build the configured world; `workdir` (the run directory) keeps what it trains (video: the frame
+    tokenizer). A name `module:factory` imports the factory and calls it the same way: a user's world
+    needs `examples(split) -> list[Example]` and `verifier` (a name, or None to require rewards.verifier);
+    the other hooks (vocab_size, rl_unchanged_per_changed, baselines, report) are optional."""
+    import worlds.dataset  # noqa: F401  (registers the built-in worlds)
+    import worlds.text_game.world  # noqa: F401
     import worlds.video.world  # noqa: F401
     import worlds.web.world  # noqa: F401
 
-    if config.name not in WORLDS:
-        raise KeyError(f"unknown world {config.name!r}; registered: {sorted(WORLDS)}")
-    return WORLDS[config.name](config, workdir)
+    if config.name in WORLDS:
+        return WORLDS[config.name](config, workdir)
+    module_name, colon, attr = config.name.partition(":")
+    if not colon:
+        raise WorldError(f"world.name: unknown world {config.name!r}; registered: {sorted(WORLDS)}, or give 'module:factory'")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise WorldError(f"world.name: {config.name!r} cannot be loaded ({type(err).__name__}: {err}); is the module on the path?") from None
+    world = factory(config, workdir)
+    if not callable(getattr(world, "examples", None)):
+        raise WorldError(f"world.name: {config.name!r} returned {type(world).__name__}, which has no examples(split) method")
+    return world

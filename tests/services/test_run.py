@@ -1,5 +1,7 @@
 """Rerunning into a run directory: resuming it under other settings is called out by field name."""
 
+import pytest
+
 from services.config import load_config, to_yaml
 from services.run import warn_if_resuming_another_config
 from tests.conftest import ROOT
@@ -23,3 +25,14 @@ def test_a_directory_without_finished_work_is_not_a_resume(tmp_path, capsys):
     (tmp_path / "config.yaml").write_text(to_yaml(load_config(CONFIG, [])))
     warn_if_resuming_another_config(tmp_path, load_config(CONFIG, ["learner.lr=1e-5"]))
     assert capsys.readouterr().out == ""
+
+
+def test_a_world_without_a_verifier_needs_rewards_verifier(tmp_path):
+    from services.config import load_config
+    from services.run import Run
+    from worlds.registry import WorldError
+
+    cfg = load_config(None, [f"run.output_dir={tmp_path}", "world.name=dataset", f"world.dataset.train_path={tmp_path / 't.jsonl'}"])
+    with pytest.raises(WorldError, match="rewards.verifier: world 'dataset' has no verifier of its own"):
+        Run(cfg)
+    assert Run(cfg.model_copy(update={"rewards": cfg.rewards.model_copy(update={"verifier": "mine:score"})})).verifier == "mine:score"
