@@ -15,6 +15,7 @@ from pathlib import Path
 
 from services.checkpoints import write_atomically
 from services.config import JobConfig
+from services.ctl import start_control
 from services.evaluation import evaluate
 from services.mle import mle_stage
 from services.resources import check as check_resources
@@ -40,6 +41,7 @@ def run_job(cfg: JobConfig) -> dict:
             print(f"worker output (vLLM, DeepSpeed): {run.dir / 'logs'}/<actor>.log (run.worker_logs=console shows it here)", flush=True)
         if cfg.run.check_resources:
             check_resources(cfg)
+        run.control = start_control(cfg)  # `python -m services.ctl status|scale|stop` from here on
         model_path = prepare_model(run)
         tokenizer = load_tokenizer(model_path)
         train = run.split("train", tokenizer)
@@ -50,6 +52,7 @@ def run_job(cfg: JobConfig) -> dict:
                 print(f"stage {stage} already done ({model_path}): skipped")
                 continue
             t0 = time.perf_counter()
+            run.control.report.remote({"stage": stage})
             if stage == "mle":
                 model_path = outputs["mle"] = mle_stage(run, model_path, train)
             elif stage == "rl":

@@ -35,8 +35,17 @@ class JobStopped(Exception):
 class JobControl:
     """The running job's control point (a Ray actor): wanted pool sizes and stop in, status out."""
 
-    def __init__(self, sizes: dict[str, int]):
+    def __init__(self, job_id: str, sizes: dict[str, int]):
+        self.job_id = job_id
+        self.claim(job_id, sizes)
+
+    def claim(self, job_id: str, sizes: dict[str, int]) -> bool:
+        """A run of job `job_id` starts: fresh wanted sizes and status. False (nothing changed) when
+        another live job holds this control point (two jobs with one run.name)."""
+        if job_id != self.job_id:
+            return False
         self.sizes, self.stop_requested, self.status = dict(sizes), False, {}
+        return True
 
     def scale(self, sizes: dict[str, int]) -> dict[str, int]:
         for pool, n in sizes.items():
@@ -58,15 +67,18 @@ class JobControl:
         return {"wanted": dict(self.sizes), "stop_requested": self.stop_requested, **self.status}
 
 
-def start_control(run_name: str, sizes: dict[str, int]):
-    """The JobControl actor of a run (owned by the job: it ends with it)."""
+def start_control(cfg):
+    """The JobControl actor of a run, wanting the configured pool sizes. It is owned by the job (it ends
+    with it); a later run in the same job (a notebook, a test) takes it over afresh."""
     import ray
 
-    try:
-        return ray.remote(num_cpus=0)(JobControl).options(name=control_name(run_name), namespace=NAMESPACE).remote(sizes)
-    except ValueError:
-        raise RuntimeError(f"another job with run.name={run_name!r} is running on this cluster (its control actor "
-                           f"{control_name(run_name)!r} exists): give this one another run.name") from None
+    name, job_id = control_name(cfg.run.name), ray.get_runtime_context().get_job_id()
+    sizes = {"rollout": cfg.rollout.num_workers, "rewards": cfg.rewards.num_workers}
+    control = ray.remote(num_cpus=0)(JobControl).options(name=name, namespace=NAMESPACE, get_if_exists=True).remote(job_id, sizes)
+    if not ray.get(control.claim.remote(job_id, sizes)):
+        raise RuntimeError(f"another job with run.name={cfg.run.name!r} is running on this cluster (it holds the control actor "
+                           f"{name!r}): give this one another run.name")
+    return control
 
 
 def apply_sizes(control, rollout, rewards, step: int, total: int) -> dict:
@@ -80,7 +92,7 @@ def apply_sizes(control, rollout, rewards, step: int, total: int) -> dict:
     rewards.resize(sizes["rewards"])
     rollout.admit_ready()
     metrics = {"rollout_workers": len(rollout.workers), "rollout_joining": len(rollout.joining), "reward_workers": rewards.wanted}  # rewards: from its next batch
-    control.report.remote({"step": step, "rl_steps": total, "weights_version": step - 1, **metrics})
+    control.report.remote({"stage": "rl", "step": step, "rl_steps": total, "weights_version": step - 1, **metrics})
     return {"stop": stop, **metrics}
 
 
@@ -96,7 +108,7 @@ def find_control(run_name: str | None):
         return ray.get_actor(wanted, namespace=NAMESPACE)
     if len(names) != 1:
         raise SystemExit(f"error: {len(names)} running jobs on this cluster ({[n[8:] for n in names]}): pass --run NAME"
-                         if names else "error: no running RL job on this cluster (the control actor starts with the rl stage)")
+                         if names else "error: no running job on this cluster")
     return ray.get_actor(names[0], namespace=NAMESPACE)
 
 

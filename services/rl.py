@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import time
 
-import ray
-
 from services.metrics import MetricsLogger
 from services.run import Encoded, Run
 
@@ -81,7 +79,7 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
     summarize = get_verifier(run.verifier).summarize
     log = MetricsLogger(run.metrics_path, "rl")
     checkpoints = Checkpoints(run.dir / "checkpoints", cfg.run.keep_checkpoints)
-    control = start_control(cfg.run.name, {"rollout": cfg.rollout.num_workers, "rewards": cfg.rewards.num_workers})
+    control = run.control or start_control(cfg)  # the controller starts it with the job, so `services.ctl` works from the first stage
     learner = None
     learner_restarts = 0
     try:
@@ -150,7 +148,6 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
         for part in (rollout, rewards, learner):
             if part is not None:
                 part.shutdown()
-        ray.kill(control)
         log.close()
 
 

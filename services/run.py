@@ -95,6 +95,7 @@ class Run:
             raise RunDirError(f"run.output_dir: cannot write the run directory {self.dir} ({err.strerror}): choose a writable run.output_dir, or free space") from None
         self.metrics_path = self.dir / "metrics.jsonl"
         self.world = get_world(cfg.world, str(self.dir))
+        self.control = None  # the job's JobControl actor (services/ctl.py), when the controller started one
         self.verifier = cfg.rewards.verifier or getattr(self.world, "verifier", None)
         if not self.verifier:
             raise WorldError(f"rewards.verifier: world {cfg.world.name!r} has no verifier of its own: set rewards.verifier to a registered name or 'module:function'")
