@@ -4,9 +4,10 @@
     python -m services.ctl [--address HOST:PORT] [--run NAME] status
     python -m services.ctl [--address HOST:PORT] [--run NAME] stop
 
-The RL stage of a job starts a small JobControl actor named `control:<run.name>` in the Ray namespace
-`rlvr`; this command attaches to the job's cluster (--address, else RAY_ADDRESS; a local run prints
-its address) and talks to it. The RL loop reads the wanted sizes between steps (`apply_sizes`):
+A job starts a small JobControl actor named `control:<run.name>` in the Ray namespace `rlvr` (the
+controller, before its first stage); this command attaches to the job's cluster (--address, else
+RAY_ADDRESS; a job prints its address) and talks to it. The RL loop reads the wanted sizes between
+steps (`apply_sizes`), so a size asked for during MLE applies from the first RL step:
 rollout workers that join start in the background and serve from the first step boundary after their
 engine is up, holding the current weights; leaving ones finish the call they are running; the reward
 pool takes its new size at its next batch. `stop` ends the job after the step in progress, with a
@@ -81,9 +82,10 @@ def start_control(cfg):
     return control
 
 
-def apply_sizes(control, rollout, rewards, step: int, total: int) -> dict:
+def apply_sizes(control, rollout, rewards, step: int, total: int) -> tuple[bool, dict]:
     """Between steps: take the wanted sizes (rollout workers that join start in the background, those
-    that are up start serving now), report the job's state; returns {"stop": bool} and the metrics."""
+    that are up load the current weights and serve from now), report the job's state; returns
+    (stop requested, the pool metrics of the step)."""
     import ray
 
     sizes, stop = ray.get(control.wanted.remote())
@@ -93,7 +95,7 @@ def apply_sizes(control, rollout, rewards, step: int, total: int) -> dict:
     rollout.admit_ready()
     metrics = {"rollout_workers": len(rollout.workers), "rollout_joining": len(rollout.joining), "reward_workers": rewards.wanted}  # rewards: from its next batch
     control.report.remote({"stage": "rl", "step": step, "rl_steps": total, "weights_version": step - 1, **metrics})
-    return {"stop": stop, **metrics}
+    return stop, metrics
 
 
 def find_control(run_name: str | None):

@@ -2,10 +2,11 @@
 
 Read `rl_stage` top to bottom. Each step: take the step's scored batch from the rollout pipeline
 (services/pipeline.py runs prompts -> rollout pool -> reward pool in the background) -> old and
-reference log-probs, group advantages -> mini-batch GRPO updates -> publish the new weights to every
-rollout worker (services/sync.py) -> checkpoint -> metrics. In sync mode the pipeline generates each
-step with the weights of the step before (on-policy); in async mode it generates the next step while
-the learner trains, at most `run.max_staleness` versions behind. The outer loop runs once, plus once
+reference log-probs, group advantages -> mini-batch GRPO updates -> the pool sizes asked for with
+`services.ctl scale` -> publish the new weights to every rollout worker (services/sync.py) ->
+checkpoint -> metrics. In sync mode the pipeline generates each step with the weights of the step
+before (on-policy); in async mode it generates the next step while the learner trains, at most
+`run.max_staleness` versions behind. The outer loop runs once, plus once
 more each time a learner rank dies: the group is then re-created from the newest checkpoint.
 """
 
@@ -59,7 +60,9 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
     """GRPO for run.rl_steps steps (sync or async). Checkpoints every `checkpoint_every` steps; a rerun
     resumes after the newest usable one, and a learner rank that dies brings the learner group back
     from it (the steps since are done again, marked `redone` in the metrics). Rollout and reward
-    workers that die or hang are replaced inside their pools (rollout/pool.py, rewards/pool.py)."""
+    workers that die or hang are replaced inside their pools (rollout/pool.py, rewards/pool.py).
+    Between steps the pools take the sizes asked for with `services.ctl scale`, and `services.ctl
+    stop` ends the stage after a step with a checkpoint (services/ctl.py)."""
     from learner.batching import loss_tokens
     from learner.group import LearnerFailure, LearnerGroup
     from rewards.pool import RewardPool
@@ -107,11 +110,13 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
                     train = learner.train_grpo(batch.samples, samples_per_minibatch=cfg.learner.mini_batch_prompts * cfg.rollout.group_size)
                     t_train = time.perf_counter() - t0
 
-                    pools = apply_sizes(control, rollout, rewards, step, cfg.run.rl_steps)  # `services.ctl scale`: joiners that are up serve from here
+                    t0 = time.perf_counter()
+                    stop, pools = apply_sizes(control, rollout, rewards, step, cfg.run.rl_steps)  # `services.ctl scale`: joiners that are up serve from here
+                    t_pools = time.perf_counter() - t0
                     synced = sync.publish(step)  # waits for a generation in flight on the workers, then loads
                     pipeline.published(step)
 
-                    if step % cfg.run.checkpoint_every == 0 or step == cfg.run.rl_steps or pools["stop"]:
+                    if step % cfg.run.checkpoint_every == 0 or step == cfg.run.rl_steps or stop:
                         checkpoints.save(learner, step)
 
                     step_s = time.perf_counter() - t_step
@@ -125,12 +130,11 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
                         "throughput/tokens_per_s": sum(map(loss_tokens, batch.samples)) / step_s,
                         "throughput/samples_per_s": len(batch.samples) / step_s,
                         "staleness_mean": sum(staleness) / len(staleness), "staleness_max": max(staleness),
-                        "weights_version": step, "rollout_workers": pools["rollout_workers"], "rollout_joining": pools["rollout_joining"],
-                        "reward_workers": pools["reward_workers"],
+                        "weights_version": step, **pools, "time/pools": t_pools,
                         "prompts": len(batch.prompts), "samples_scored": len(batch.results), "prompts_digest": digest(batch.prompts),
                         **({"redone": 1} if step in redone else {}), **fault_counters(rollout, rewards, learner_restarts),
                     })
-                    if pools["stop"]:
+                    if stop:
                         raise JobStopped(f"stopped by services.ctl after step {step} of {cfg.run.rl_steps}, checkpoint saved "
                                          f"({checkpoints.dir}/step{step}): rerun the same command to resume")
                 break

@@ -64,13 +64,18 @@ def gauge(text: str, name: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def test_scale_rollout_pool_while_the_job_runs_and_scrape_its_metrics(tmp_path):
+@pytest.mark.parametrize("mode", [
+    ["run.mode=sync"],
+    # a leaving worker is generating the next step when it is told to go; the broadcast group is rebuilt each time
+    ["run.mode=async", "rollout.sync_transport=collective"],
+], ids=["sync", "async-collective"])
+def test_scale_rollout_pool_while_the_job_runs_and_scrape_its_metrics(tmp_path, mode):
     run_dir = tmp_path / "scaled"
     command = [
         sys.executable, "-m", "services.train", "--config", "configs/tiny_text_game.yaml", f"run.output_dir={tmp_path}",
         "run.name=scaled", "run.stages=[rl]", "run.rl_steps=400", "run.checkpoint_every=1000", "world.text_game.builtin_train_rows=64",
         f"run.prompts_per_step={PROMPTS}", f"rollout.group_size={G}", f"learner.mini_batch_prompts={PROMPTS}", "learner.cpus_per_rank=1",
-        "rollout.cpus_per_worker=0.5", "rollout.sampling.max_new_tokens=16", "rollout.max_model_len=512",
+        "rollout.cpus_per_worker=0.5", "rollout.sampling.max_new_tokens=16", "rollout.max_model_len=512", *mode,
     ]
     with ray_head(num_cpus=4) as head:
         env = {**head.env, "RAY_ADDRESS": head.address}
