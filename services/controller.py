@@ -13,9 +13,11 @@ import json
 import time
 from pathlib import Path
 
+import ray
+
 from services.checkpoints import write_atomically
 from services.config import JobConfig
-from services.ctl import start_control
+from services.ctl import JobStopped, start_control
 from services.evaluation import evaluate
 from services.mle import mle_stage
 from services.resources import check as check_resources
@@ -51,6 +53,8 @@ def run_job(cfg: JobConfig) -> dict:
                 model_path = outputs[stage] = done["output"]
                 print(f"stage {stage} already done ({model_path}): skipped")
                 continue
+            if ray.get(run.control.wanted.remote())[1]:  # `services.ctl stop` during an earlier stage: stop between stages
+                raise JobStopped(f"stopped by services.ctl before stage {stage} (finished stages are kept): rerun the same command to go on")
             t0 = time.perf_counter()
             run.control.report.remote({"stage": stage})
             if stage == "mle":

@@ -10,8 +10,9 @@ RAY_ADDRESS; a job prints its address) and talks to it. The RL loop reads the wa
 steps (`apply_sizes`), so a size asked for during MLE applies from the first RL step:
 rollout workers that join start in the background and serve from the first step boundary after their
 engine is up, holding the current weights; leaving ones finish the call they are running; the reward
-pool takes its new size at its next batch. `stop` ends the job after the step in progress, with a
-checkpoint of it: rerunning the same command resumes there.
+pool takes its new size at its next batch. `stop` ends the job after the RL step in progress, with a
+checkpoint of it (asked during another stage: when that stage is done); rerunning the same command
+resumes there.
 """
 
 from __future__ import annotations
