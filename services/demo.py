@@ -6,7 +6,7 @@
 2. run RLVR (GRPO with the verifier's reward) from that checkpoint, timing the stage;
 3. as a control, continue MLE from the same checkpoint for the same wall time;
 4. evaluate all three greedily on the held-out split and print them side by side with the reward curve,
-   and (run.eval_best_of) the best-of-N curves of sampled predictions (paper Fig. 4).
+   and (run.eval_best_of) the best-of-N curves of MLE's and RLVR's sampled predictions (paper Fig. 4).
 Everything lands in the run directory (demo_summary.json holds the tables, best_of.png the curves).
 """
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         control = mle_stage(run, mle, train, name="mle_control", time_budget_s=timings["rl"])
         timings["mle_control"] = time.perf_counter() - t0
 
-        results = evaluate(run, {"mle": mle, "mle_control": control, "rl": rl}, held_out, tokenizer)
+        results = evaluate(run, {"mle": mle, "mle_control": control, "rl": rl}, held_out, tokenizer, best_of=["mle", "rl"])
     timings["total"] = time.perf_counter() - start
 
     print(f"\n== held-out {cfg.run.eval_split} split, {len(held_out)} examples, greedy ==\n{format_side_by_side(results)}")

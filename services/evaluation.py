@@ -10,12 +10,13 @@ from services.pipeline import sampling_seeds
 from services.run import Encoded, Run, plans_of, predictions
 
 
-def evaluate(run: Run, models: dict[str, str], data: list[Encoded], tokenizer) -> dict[str, dict]:
+def evaluate(run: Run, models: dict[str, str], data: list[Encoded], tokenizer, best_of: list[str] | None = None) -> dict[str, dict]:
     """Predictions of each model on `data` in each of run.eval_modes (greedy; sampled at
     run.eval_temperature / eval_top_k from the run's seed), scored with the world's verifier, saved as
     eval_<name>.json and printed side by side. Results are keyed by model name, with "@sampled" added
     in the sampled mode. A world with `baselines` (web: the "nothing changes" answer) has them scored
-    alongside; a world with a `report` (video: strip images; web: sample texts) gets every prediction."""
+    alongside; a world with a `report` (video: strip images; web: sample texts) gets every prediction.
+    With run.eval_best_of, the best-of-N curves of the models named in `best_of` (default: all)."""
     from rewards.score import format_side_by_side, score_examples
     from rollout.pool import RolloutPool
 
@@ -45,7 +46,7 @@ def evaluate(run: Run, models: dict[str, str], data: list[Encoded], tokenizer) -
     if hasattr(run.world, "report"):
         print(f"saved {run.world.report(run.dir, [e.example for e in data], responses)}")
     if cfg.run.eval_best_of:
-        best_of_n(run, models, data, tokenizer)
+        best_of_n(run, {m: p for m, p in models.items() if best_of is None or m in best_of}, data, tokenizer)
     return summaries
 
 
