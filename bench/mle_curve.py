@@ -23,7 +23,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-COLUMNS = ("accuracy_unchanged", "accuracy_changed", "accuracy_overall", "f1", "f1_changed", "lpips_x100", "psnr", "reward_mean")
 TRAIN_SUBSET = 200
 
 
@@ -38,9 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     import platform_compat
 
     platform_compat.apply()
+    from rewards.score import format_side_by_side
     from services.cluster import ray_session
     from services.config import load_config
-    from services.evaluation import evaluate
+    from services.evaluation import HEADLINE, evaluate
     from services.mle import mle_stage
     from services.run import Run, load_tokenizer, prepare_model
 
@@ -63,12 +63,9 @@ def main(argv: list[str] | None = None) -> int:
             models[f"{total:g} epochs"] = path
             print(f"MLE to {total:g} epochs: {time.perf_counter() - t0:.0f} s", flush=True)
         splits = {cfg.run.eval_split: evaluate(run, models, held_out, tokenizer), "train": evaluate(run, models, train_subset, tokenizer)}
-    curve = {split: {m: {k: r[k] for k in COLUMNS if k in r} for m, r in results.items()} for split, results in splits.items()}
+    curve = {split: {m: {k: r[k] for k in HEADLINE if k in r} for m, r in results.items()} for split, results in splits.items()}
     for split, rows in curve.items():
-        print(f"\n== {split} ({len(held_out) if split != 'train' else len(train_subset)} examples, greedy) ==")
-        print(f"{'':>20}" + "".join(f"{m:>12}" for m in rows))
-        for key in next(iter(rows.values())):
-            print(f"{key:>20}" + "".join(f"{r[key]:>12.4f}" for r in rows.values()))
+        print(f"\n== {split} ({len(held_out) if split != 'train' else len(train_subset)} examples, greedy) ==\n{format_side_by_side(rows)}")
     (run.dir / "curve.json").write_text(json.dumps(curve, indent=1))
     print(f"\nsaved {run.dir / 'curve.json'}")
     return 0

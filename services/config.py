@@ -43,6 +43,8 @@ class RunConfig(BaseModel):
     mle_epochs: float = Field(1.0, gt=0.0, description="Passes over the training split in the mle stage")
     mle_lr: float = Field(1e-3, gt=0.0, description="Learning rate of the mle stage")
     mle_batch_size: int = Field(32, ge=1, description="Samples per MLE update")
+    mle_lr_schedule: Literal["constant", "cosine"] = Field("constant", description="MLE learning rate over the stage: constant, or cosine decay from mle_lr to mle_lr * mle_min_lr_ratio; a time-budgeted MLE stage (the demo's equal-time control) continues at the final lr")
+    mle_min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0, description="Final / initial MLE learning rate of the cosine schedule")
     mode: Literal["sync", "async"] = Field("sync", description="sync: each step is generated with the weights of the step before (on-policy); async: the rollout pool generates the next step while the learner trains this one")
     max_staleness: int = Field(1, ge=0, description="Async mode: a sample trains at most this many weight versions after the one that generated it (0 = sync)")
     checkpoint_every: int = Field(10, ge=1, description="RL steps between checkpoints (the run resumes from the last one)")

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 
+from services.config import RunConfig
 from services.metrics import MetricsLogger
 from services.run import Encoded, Run
+
+
+def mle_lr(run: RunConfig, step: int, steps: int | None) -> float:
+    """Learning rate of MLE update `step` (1-based) of `steps`; `steps=None` (a time budget): the schedule's final lr."""
+    if run.mle_lr_schedule == "constant":
+        return run.mle_lr
+    final = run.mle_lr * run.mle_min_lr_ratio
+    if steps is None:
+        return final
+    progress = (step - 1) / max(1, steps - 1)  # 0 at the first update, 1 at the last
+    return final + (run.mle_lr - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def mle_stage(run: Run, model_path: str, data: list[Encoded], name: str = "mle", time_budget_s: float | None = None) -> str:
@@ -14,23 +27,26 @@ def mle_stage(run: Run, model_path: str, data: list[Encoded], name: str = "mle",
     from learner.group import LearnerGroup
 
     cfg = run.cfg
-    learner_cfg = cfg.learner.model_copy(update={"lr": cfg.run.mle_lr, "algorithm": cfg.learner.algorithm.model_copy(update={"kl_coef": 0.0})})
+    steps = None if time_budget_s is not None else max(1, int(cfg.run.mle_epochs * len(data) / cfg.run.mle_batch_size))
+    learner_cfg = cfg.learner.model_copy(update={"lr": mle_lr(cfg.run, 1, steps), "algorithm": cfg.learner.algorithm.model_copy(update={"kl_coef": 0.0})})
     learner = LearnerGroup(model_path, learner_cfg, role="mle-learner")
     log = MetricsLogger(run.metrics_path, name)
     rng = random.Random(cfg.run.seed)
-    steps = max(1, int(cfg.run.mle_epochs * len(data) / cfg.run.mle_batch_size))
-    if time_budget_s is not None:
-        steps = 10**9  # train until the time budget is spent, however many epochs that is
     start = time.perf_counter()
     try:
         order: list[Encoded] = []
-        for step in range(1, steps + 1):
+        step, lr = 0, learner_cfg.lr
+        while steps is None or step < steps:  # a time budget: train until it is spent, however many epochs that is
+            step += 1
             if len(order) < cfg.run.mle_batch_size:
                 order += rng.sample(data, len(data))
             batch, order = order[: cfg.run.mle_batch_size], order[cfg.run.mle_batch_size :]
+            if (scheduled := mle_lr(cfg.run, step, steps)) != lr:
+                lr = scheduled
+                learner.set_lr(lr)
             t0 = time.perf_counter()
             metrics = learner.train_mle([e.mle_sample() for e in batch])
-            log.log(step, None if time_budget_s else steps, {**metrics, "time/step": time.perf_counter() - t0})
+            log.log(step, steps, {**metrics, "lr": lr, "time/step": time.perf_counter() - t0})
             if time_budget_s is not None and time.perf_counter() - start >= time_budget_s:
                 break
         out = run.dir / name

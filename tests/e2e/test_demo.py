@@ -18,7 +18,7 @@ def test_demo_runs_end_to_end(ray_cluster, tmp_path, capsys):
         "world.text_game.builtin_test_rows=8", "run.mle_epochs=0.7", "run.mle_batch_size=16", "run.rl_steps=2",
         "run.prompts_per_step=4", "rollout.group_size=4", "learner.mini_batch_prompts=4",
         "rollout.sampling.max_new_tokens=32", "run.tiny.vocab_size=512", "run.tiny.hidden_size=64",
-        "run.tiny.num_layers=2", "run.tiny.num_heads=2", "run.eval_best_of=[1,2]",
+        "run.tiny.num_layers=2", "run.tiny.num_heads=2", "run.eval_best_of=[1,2]", "run.mle_lr_schedule=cosine",
     ])
     assert rc == 0
     out = capsys.readouterr().out
@@ -29,3 +29,7 @@ def test_demo_runs_end_to_end(ray_cluster, tmp_path, capsys):
     assert [s for s, _ in summary["reward_curve"]] == [1, 2]
     assert set(summary["best_of"]) == {"mle", "rl"} and "best of N" in out
     assert summary["timings_s"]["mle_control"] > 0
+    rows = [json.loads(line) for line in (tmp_path / "demo" / "metrics.jsonl").read_text().splitlines()]
+    lrs = {stage: [r["lr"] for r in rows if r["stage"] == stage] for stage in ("mle", "mle_control")}
+    assert lrs["mle"] == pytest.approx([3e-3, 3e-4])  # cosine over the stage's 2 updates (48 rows x 0.7 / 16)
+    assert lrs["mle_control"] == pytest.approx([3e-4] * len(lrs["mle_control"])) and lrs["mle_control"]  # the control continues at the final lr
