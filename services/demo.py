@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from rewards.score import format_side_by_side
+from rewards.score import format_paired, format_side_by_side, paired_comparison
 from services.config import ConfigError, load_config
 from services.evaluation import evaluate
 from services.mle import mle_stage
@@ -33,6 +33,12 @@ def reward_curve(run: Run, width: int = 10) -> list[tuple[int, float]]:
     rl = [(r["step"], r["reward_mean"]) for r in rows if r["stage"] == "rl"]
     stride = max(1, len(rl) // width)
     return rl[::stride] + ([rl[-1]] if rl and rl[-1] not in rl[::stride] else [])
+
+
+def paired_against(run: Run, model: str, bases: list[str]) -> dict[str, dict]:
+    """`model` against each of `bases`, example by example on the greedy predictions (eval_<name>.json)."""
+    records = {name: json.loads((run.dir / f"eval_{name}.json").read_text())["samples"] for name in [model, *bases]}
+    return {base: paired_comparison(records[base], records[model]) for base in bases}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,10 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     timings["total"] = time.perf_counter() - start
 
     print(f"\n== held-out {cfg.run.eval_split} split, {len(held_out)} examples, greedy ==\n{format_side_by_side(results)}")
+    paired = paired_against(run, "rl", ["mle", "mle_control"])
+    print("\nexample by example (+ only rl right, - only the other right; exact sign-test p-value):")
+    for base, comparison in paired.items():
+        print(format_paired("rl", base, comparison))
     print("\nRL reward curve (step: mean reward): " + "  ".join(f"{s}: {r:.3f}" for s, r in reward_curve(run)))
     print("wall time (s): " + "  ".join(f"{k}={v:.0f}" for k, v in timings.items()))
     best_of = json.loads((run.dir / "best_of.json").read_text()) if cfg.run.eval_best_of else {}
-    (run.dir / "demo_summary.json").write_text(json.dumps({"results": results, "best_of": best_of, "timings_s": timings, "reward_curve": reward_curve(run, 1000)}, indent=1))
+    (run.dir / "demo_summary.json").write_text(json.dumps({"results": results, "paired": paired, "best_of": best_of, "timings_s": timings, "reward_curve": reward_curve(run, 1000)}, indent=1))
     return 0
 
 

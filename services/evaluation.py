@@ -34,6 +34,9 @@ def evaluate(run: Run, models: dict[str, str], data: list[Encoded], tokenizer, b
             pool.shutdown()
         responses[name] = predictions(groups, tokenizer)
         summary, records = score_examples([e.example for e in data], {e.example.id: p for e, p in zip(data, responses[name])}, run.verifier)
+        for record, response in zip(records, responses[name]):
+            if isinstance(response, str):  # text worlds: the prediction beside its score (token worlds: see report)
+                record["prediction"] = response
         summaries[name] = {"model": path, **summary}
         (run.dir / f"eval_{name}.json").write_text(json.dumps({"summary": summaries[name], "samples": records}, indent=1))
     if hasattr(run.world, "baselines"):  # fixed answers scored beside the models (web: "nothing changes")
