@@ -72,17 +72,22 @@ def score_examples(examples: list[Example], predictions: dict[str, str], verifie
     return verifier.summarize(results), records
 
 
+LOWER_IS_BETTER = frozenset({"lpips", "mse", "l1", "repeated"})  # per-example metrics where a smaller value is the better one
+
+
 def paired_comparison(base: list[dict], other: list[dict], metric: str = "exact_match") -> dict[str, dict]:
-    """How `other` differs from `base` on the same examples (eval records with `id` and a 0/1 `metric`):
-    per case (all, and changed / unchanged where records carry `changed`) the examples only `other` gets
-    right (wins) and only `base` gets right (losses), with the exact two-sided sign test (McNemar) p-value
-    on those discordant pairs (scipy): a gain of a few examples on a few hundred is told apart from noise."""
+    """How `other` differs from `base` on the same examples (eval records with `id` and a numeric
+    `metric`): per case (all, and changed / unchanged where records carry `changed`) the examples where
+    `other` is better (wins) and where `base` is (losses; "better" is lower for LOWER_IS_BETTER
+    metrics), with the exact two-sided sign test on those (McNemar for a 0/1 metric; scipy), and the
+    mean difference other - base: a gain of a few examples on a few hundred is told apart from noise."""
     from scipy.stats import binomtest
 
     base_by_id = {r["id"]: r for r in base}
     missing = [r["id"] for r in other if r["id"] not in base_by_id]
     if missing or len(base_by_id) != len(other):
         raise ValueError(f"paired comparison needs the same examples in both ({len(base_by_id)} vs {len(other)}; e.g. {missing[:3]})")
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     cases: dict[str, list[tuple[float, float]]] = {"all": [], "changed": [], "unchanged": []}
     for r in other:
         pair = (base_by_id[r["id"]][metric], r[metric])
@@ -93,16 +98,18 @@ def paired_comparison(base: list[dict], other: list[dict], metric: str = "exact_
     for case, pairs in cases.items():
         if not pairs:
             continue
-        wins = sum(b < o for b, o in pairs)
-        losses = sum(b > o for b, o in pairs)
+        wins = sum(sign * (o - b) > 0 for b, o in pairs)
+        losses = sum(sign * (o - b) < 0 for b, o in pairs)
         p_value = binomtest(wins, wins + losses).pvalue if wins + losses else 1.0
-        out[case] = {"examples": len(pairs), "wins": wins, "losses": losses, "p_value": p_value}
+        mean_difference = sum(o - b for b, o in pairs) / len(pairs)
+        out[case] = {"examples": len(pairs), "wins": wins, "losses": losses, "p_value": p_value, "mean_difference": mean_difference}
     return out
 
 
-def format_paired(name: str, base_name: str, comparison: dict[str, dict]) -> str:
-    """One line: `rl vs mle: changed +6 / -5 (p 1.00), ...` (wins / losses on the same examples)."""
-    parts = [f"{case} +{c['wins']} / -{c['losses']} (p {c['p_value']:.2f})" for case, c in comparison.items()]
+def format_paired(name: str, base_name: str, comparison: dict[str, dict], mean: bool = False) -> str:
+    """One line: `rl vs mle: changed +6 / -5 (p 1.00), ...` (wins / losses on the same examples; with
+    `mean`, the mean difference other - base too, for a metric that is not 0/1)."""
+    parts = [f"{case} +{c['wins']} / -{c['losses']} (p {c['p_value']:.2f}" + (f", mean {c['mean_difference']:+.4g})" if mean else ")") for case, c in comparison.items()]
     return f"{name} vs {base_name}: " + ", ".join(parts)
 
 
@@ -135,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("compare", help="compare two models on the same examples: wins, losses, sign test")
     c.add_argument("base", help="results of the base model: an eval_<model>.json of a run, or a `score --out` file")
     c.add_argument("other", help="results of the other model, on the same examples")
-    c.add_argument("--metric", default="exact_match", help="a 0/1 per-example metric of the records (default exact_match)")
+    c.add_argument("--metric", default="exact_match", help=f"a numeric per-example metric of the records (default exact_match; lower is better for {', '.join(sorted(LOWER_IS_BETTER))})")
     args = parser.parse_args(argv)
     if args.command == "compare":
         return compare(args.base, args.other, args.metric)
@@ -169,8 +176,9 @@ def compare(base_path: str, other_path: str, metric: str) -> int:
         if any(metric not in r for r in base + other):
             raise ValueError(f"--metric {metric}: not in every record of {base_path} and {other_path}")
         comparison = paired_comparison(base, other, metric)
+        binary = all(r[metric] in (0, 1) for r in base + other)
     except (OSError, KeyError, TypeError, ValueError) as err:
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
-    print(format_paired(*(Path(path).stem.removeprefix("eval_") for path in (other_path, base_path)), comparison))
+    print(format_paired(*(Path(path).stem.removeprefix("eval_") for path in (other_path, base_path)), comparison, mean=not binary))
     return 0

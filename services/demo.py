@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from rewards.score import format_paired, format_side_by_side, paired_comparison
+from rewards.score import format_side_by_side
 from services.config import ConfigError, load_config
 from services.evaluation import evaluate
 from services.mle import mle_stage
@@ -33,12 +33,6 @@ def reward_curve(run: Run, width: int = 10) -> list[tuple[int, float]]:
     rl = [(r["step"], r["reward_mean"]) for r in rows if r["stage"] == "rl"]
     stride = max(1, len(rl) // width)
     return rl[::stride] + ([rl[-1]] if rl and rl[-1] not in rl[::stride] else [])
-
-
-def paired_against(run: Run, model: str, bases: list[str]) -> dict[str, dict]:
-    """`model` against each of `bases`, example by example on the greedy predictions (eval_<name>.json)."""
-    records = {name: json.loads((run.dir / f"eval_{name}.json").read_text())["samples"] for name in [model, *bases]}
-    return {base: paired_comparison(records[base], records[model]) for base in bases}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,10 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     timings["total"] = time.perf_counter() - start
 
     print(f"\n== held-out {cfg.run.eval_split} split, {len(held_out)} examples, greedy ==\n{format_side_by_side(results)}")
-    paired = paired_against(run, "rl", ["mle", "mle_control"])
-    print("\nexample by example (+ only rl right, - only the other right; exact sign-test p-value):")
-    for base, comparison in paired.items():
-        print(format_paired("rl", base, comparison))
+    paired = json.loads((run.dir / "paired.json").read_text())  # rl against mle and mle_control, printed by evaluate
     print("\nRL reward curve (step: mean reward): " + "  ".join(f"{s}: {r:.3f}" for s, r in reward_curve(run)))
     print("wall time (s): " + "  ".join(f"{k}={v:.0f}" for k, v in timings.items()))
     best_of = json.loads((run.dir / "best_of.json").read_text()) if cfg.run.eval_best_of else {}

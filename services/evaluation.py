@@ -16,13 +16,14 @@ def evaluate(run: Run, models: dict[str, str], data: list[Encoded], tokenizer, b
     eval_<name>.json and printed side by side. Results are keyed by model name, with "@sampled" added
     in the sampled mode. A world with `baselines` (web: the "nothing changes" answer) has them scored
     alongside; a world with a `report` (video: strip images; web: sample texts) gets every prediction.
+    An "rl" model is compared with each other model example by example (paired.json).
     With run.eval_best_of, the best-of-N curves of the models named in `best_of` (default: all)."""
     from rewards.score import format_side_by_side, score_examples
     from rollout.pool import RolloutPool
 
     cfg = run.cfg
     temperature = {"greedy": 0.0, "sampled": cfg.run.eval_temperature}
-    summaries, responses = {}, {}
+    summaries, responses, records_of = {}, {}, {}
     runs = [(mode, model, path) for mode in cfg.run.eval_modes for model, path in models.items()]
     for mode, model, path in tqdm(runs, desc="evaluation", unit="model", disable=None):  # a bar on a terminal only
         sampling = cfg.rollout.sampling.model_copy(update={"temperature": temperature[mode], "top_k": cfg.run.eval_top_k if mode == "sampled" else -1})
@@ -37,7 +38,7 @@ def evaluate(run: Run, models: dict[str, str], data: list[Encoded], tokenizer, b
         for record, response in zip(records, responses[name]):
             if isinstance(response, str):  # text worlds: the prediction beside its score (token worlds: see report)
                 record["prediction"] = response
-        summaries[name] = {"model": path, **summary}
+        summaries[name], records_of[name] = {"model": path, **summary}, records
         (run.dir / f"eval_{name}.json").write_text(json.dumps({"summary": summaries[name], "samples": records}, indent=1))
     if hasattr(run.world, "baselines"):  # fixed answers scored beside the models (web: "nothing changes")
         examples = [e.example for e in data]
@@ -46,11 +47,38 @@ def evaluate(run: Run, models: dict[str, str], data: list[Encoded], tokenizer, b
             summaries[name] = {"model": "fixed answer", **summary}
     modes = ", ".join(m if m == "greedy" else f"sampled at temperature {cfg.run.eval_temperature}, top-k {cfg.run.eval_top_k}" for m in cfg.run.eval_modes)
     print(f"== evaluation ({len(data)} {cfg.run.eval_split} examples; {modes}) ==\n{format_side_by_side(summaries)}")
+    if "rl" in models and len(models) > 1:
+        paired_with_rl(run, records_of)
     if hasattr(run.world, "report"):
         print(f"saved {run.world.report(run.dir, [e.example for e in data], responses)}")
     if cfg.run.eval_best_of:
         best_of_n(run, {m: p for m, p in models.items() if best_of is None or m in best_of}, data, tokenizer)
     return summaries
+
+
+PAIRED_METRICS = ("exact_match", "lpips", "psnr", "repeated")  # compared example by example where every record holds them
+
+
+def paired_with_rl(run: Run, records_of: dict[str, list[dict]]) -> dict[str, dict]:
+    """The "rl" model against each other model in each eval mode, example by example (wins / losses,
+    sign test, mean difference) on PAIRED_METRICS; printed and saved as paired.json, keyed
+    "rl vs mle" / "rl@sampled vs mle@sampled" and then by metric."""
+    from rewards.score import format_paired, paired_comparison
+
+    paired = {}
+    for name, other in records_of.items():
+        model, at, mode = name.partition("@")
+        rl = f"rl{at}{mode}"  # the rl model in the same eval mode
+        if model == "rl" or rl not in records_of:
+            continue
+        metrics = [m for m in PAIRED_METRICS if all(m in r for r in other + records_of[rl])]
+        paired[f"{rl} vs {name}"] = {m: paired_comparison(other, records_of[rl], m) for m in metrics}
+    print("example by example (+ rl better, - the other better; exact sign-test p-value; mean difference rl - other):")
+    for pair, by_metric in paired.items():
+        for metric, comparison in by_metric.items():
+            print(f"  {metric:<11} " + format_paired(*pair.split(" vs "), comparison, mean=metric != "exact_match"))
+    (run.dir / "paired.json").write_text(json.dumps(paired, indent=1))
+    return paired
 
 
 HEADLINE = ("accuracy_overall", "accuracy_changed", "accuracy_unchanged", "f1", "f1_changed", "lpips_x100", "psnr", "reward_mean")

@@ -29,8 +29,8 @@ def test_demo_runs_end_to_end(ray_cluster, tmp_path, capsys):
     assert [s for s, _ in summary["reward_curve"]] == [1, 2]
     assert set(summary["best_of"]) == {"mle", "rl"} and "best of N" in out
     assert summary["timings_s"]["mle_control"] > 0
-    assert set(summary["paired"]) == {"mle", "mle_control"} and "rl vs mle_control: all +" in out
-    assert summary["paired"]["mle"]["all"]["examples"] == 8  # every held-out example, paired by id
+    assert set(summary["paired"]) == {"rl vs mle", "rl vs mle_control"} and "exact_match rl vs mle_control: all +" in out
+    assert summary["paired"]["rl vs mle"]["exact_match"]["all"]["examples"] == 8  # every held-out example, paired by id
     samples = json.loads((tmp_path / "demo" / "eval_rl.json").read_text())["samples"]
     assert all(isinstance(s["prediction"], str) for s in samples)  # each prediction saved beside its score
     rows = [json.loads(line) for line in (tmp_path / "demo" / "metrics.jsonl").read_text().splitlines()]

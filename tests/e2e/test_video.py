@@ -70,6 +70,9 @@ def test_video_job_tokenizer_mle_rl_eval(ray_cluster, tmp_path):
     for summary in out["eval"].values():
         assert summary["num_samples"] == 6
         assert {"mse", "psnr", "ssim", "lpips", "repetition_rate", "invalid_rate"} <= set(summary)
+    paired = json.loads((run_dir / "paired.json").read_text())  # rl against mle example by example, in each mode
+    assert set(paired) == {"rl vs mle", "rl@sampled vs mle@sampled"} and set(paired["rl vs mle"]) == {"lpips", "psnr", "repeated"}
+    assert all(c["all"]["examples"] == 6 for by_metric in paired.values() for c in by_metric.values())
     assert (run_dir / "strips.png").stat().st_size > 0 and "truth | mle | rl | mle@sampled" in (run_dir / "strips.txt").read_text()
     best_of = json.loads((run_dir / "best_of.json").read_text())  # the best of 3 samples by -(L1 + LPIPS), per model
     assert all(c["3"]["reward_mean"] >= c["1"]["reward_mean"] and "lpips_x100" in c["3"] for c in best_of.values())

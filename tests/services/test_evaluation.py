@@ -27,3 +27,22 @@ def test_the_curves_are_drawn(tmp_path):
     curves = {"mle": {1: {"accuracy_overall": 0.2}, 4: {"accuracy_overall": 0.4}}, "rl": {1: {"accuracy_overall": 0.3}, 4: {"accuracy_overall": 0.35}}}
     plot_best_of(curves, "accuracy_overall", tmp_path / "b.png")
     assert (tmp_path / "b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rl_is_paired_with_every_other_model_in_its_own_mode_on_the_metrics_the_records_hold(tmp_path, capsys):
+    import json
+    from types import SimpleNamespace
+
+    from services.evaluation import paired_with_rl
+
+    def recs(lpips):
+        return [{"id": i, "lpips": v, "psnr": 20.0 - v} for i, v in enumerate(lpips)]
+
+    records = {"mle": recs([0.3, 0.3]), "rl": recs([0.1, 0.4]), "mle@sampled": recs([0.5, 0.5]), "rl@sampled": recs([0.2, 0.2])}
+    paired = paired_with_rl(SimpleNamespace(dir=tmp_path), records)
+    assert set(paired) == {"rl vs mle", "rl@sampled vs mle@sampled"}  # never greedy against sampled
+    assert set(paired["rl vs mle"]) == {"lpips", "psnr"}  # no exact_match in these records
+    assert (paired["rl vs mle"]["lpips"]["all"]["wins"], paired["rl vs mle"]["lpips"]["all"]["losses"]) == (1, 1)
+    assert paired["rl@sampled vs mle@sampled"]["lpips"]["all"]["wins"] == 2
+    assert json.loads((tmp_path / "paired.json").read_text()) == paired
+    assert "lpips       rl@sampled vs mle@sampled: all +2 / -0 (p 0.50, mean -0.3)" in capsys.readouterr().out
