@@ -7,7 +7,7 @@ Shapes: `rewards` and `group_ids` are [num_samples]; token-level tensors are [ba
 `mask` that is 1.0 on response tokens and 0.0 on prompt and padding tokens.
 
 Variants are registered by name so that configs select them as strings:
-- ADVANTAGE_ESTIMATORS: "grpo" (paper), "dr_grpo", "rloo"
+- ADVANTAGE_ESTIMATORS: "grpo" (paper), "dr_grpo", "rloo", "scst" (needs each prompt's greedy reward)
 - KL_ESTIMATORS: "k1", "k2", "k3" (the paper's "low_var_kl")
 - LOSS_AGGREGATIONS: "token-mean" (paper), "seq-mean-token-mean", "seq-mean-token-sum-norm"
 """
@@ -56,11 +56,27 @@ def rloo_advantages(rewards: Tensor, group_ids: Tensor) -> Tensor:
     return torch.where(size > 1, r - others_mean, torch.zeros_like(r)).to(rewards.dtype)
 
 
-ADVANTAGE_ESTIMATORS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+def scst_advantages(rewards: Tensor, group_ids: Tensor, greedy: Tensor | None = None) -> Tensor:
+    """Self-critical (Rennie et al., 2017) at GRPO's scale: (R - the greedy answer's reward for the same
+    prompt) / (std of the group's rewards and its greedy reward + 1e-6). A sample is pushed up only when
+    it beats what greedy decoding answers now, so the update moves the greedy mode that evaluation reads.
+    `greedy` is per sample (equal within a group)."""
+    if greedy is None:
+        raise ValueError("scst needs the greedy reward of each sample's prompt (the pipeline's greedy_baseline)")
+    r, b = rewards.to(torch.float64), greedy.to(torch.float64)
+    groups, inverse = torch.unique(group_ids, return_inverse=True)
+    per_group = torch.zeros(len(groups), dtype=torch.float64).index_copy_(0, inverse, b)
+    _, _, std = _group_stats(torch.cat([r, per_group]), torch.cat([inverse, torch.arange(len(groups))]))
+    return ((r - b) / (std[: len(r)] + GROUP_STD_EPS)).to(rewards.dtype)
+
+
+ADVANTAGE_ESTIMATORS: dict[str, Callable[..., Tensor]] = {
     "grpo": grpo_advantages,
     "dr_grpo": dr_grpo_advantages,
     "rloo": rloo_advantages,
+    "scst": scst_advantages,
 }
+NEEDS_GREEDY = frozenset({"scst"})  # estimators that take each prompt's greedy reward as `greedy`
 
 
 def kl_k1(logprobs: Tensor, ref_logprobs: Tensor) -> Tensor:

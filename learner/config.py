@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # The names below must equal the registries in learner/algorithms.py (checked by a unit test);
 # they are spelled out here so that reading a config does not import torch.
-AdvantageEstimator = Literal["grpo", "dr_grpo", "rloo"]
+AdvantageEstimator = Literal["grpo", "dr_grpo", "rloo", "scst"]
 KLEstimator = Literal["k1", "k2", "k3"]
 LossAggregation = Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"]
 
@@ -18,7 +18,7 @@ class AlgorithmConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    advantage_estimator: AdvantageEstimator = Field("grpo", description="Group advantage: grpo (paper), dr_grpo or rloo")
+    advantage_estimator: AdvantageEstimator = Field("grpo", description="Group advantage: grpo (paper), dr_grpo, rloo, or scst (self-critical: against a greedy answer generated per prompt, the mode evaluation reads)")
     eps_low: float = Field(0.2, ge=0.0, lt=1.0, description="Lower clip range of the importance ratio (1 - eps_low)")
     eps_high: float = Field(0.2, ge=0.0, description="Upper clip range of the importance ratio (1 + eps_high); > eps_low = clip-higher")
     dual_clip: float | None = Field(None, gt=1.0, description="Dual-clip bound c for negative advantages (paper video: 3.0); unset = off")

@@ -35,6 +35,7 @@ class Batch:
     samples: list[dict]  # one per response: prompt/response ids, group, version, rollout log-probs, loss mask
     results: list  # RewardResult per sample
     timings: dict[str, float] = field(default_factory=dict)
+    greedy: list | None = None  # RewardResult of each prompt's greedy answer (with greedy_baseline)
 
 
 def _split_by_change(data: list[Encoded], unchanged_per_changed: float) -> tuple[list[Encoded], list[Encoded], int]:
@@ -94,9 +95,12 @@ def to_samples(prompts: list[Encoded], groups: list[dict]) -> list[dict]:
 
 class RolloutPipeline:
     def __init__(self, rollout, rewards, data: list[Encoded], tokenizer, *, seed: int, prompts_per_step: int,
-                 group_size: int, first_step: int, last_step: int, max_staleness: int, unchanged_per_changed: float | None = None):
+                 group_size: int, first_step: int, last_step: int, max_staleness: int, unchanged_per_changed: float | None = None,
+                 greedy_baseline: bool = False):
+        """`greedy_baseline`: also generate one greedy answer per prompt with the same weights and score
+        it (Batch.greedy): the baseline of self-critical advantages, and the greedy reward logged per step."""
         self.rollout, self.rewards, self.data, self.tokenizer = rollout, rewards, data, tokenizer
-        self.seed, self.prompts_per_step, self.group_size = seed, prompts_per_step, group_size
+        self.seed, self.prompts_per_step, self.group_size, self.greedy_baseline = seed, prompts_per_step, group_size, greedy_baseline
         self.unchanged_per_changed = unchanged_per_changed
         self.first, self.last, self.max_staleness = first_step, last_step, max_staleness
         self.version = first_step - 1  # the newest weights the rollout workers were given
@@ -134,7 +138,11 @@ class RolloutPipeline:
     def _submit(self, step: int):
         prompts = draw_prompts(self.data, self.seed, step, self.prompts_per_step, self.unchanged_per_changed)
         seeds = sampling_seeds(self.seed, step, len(prompts))
-        return prompts, self.rollout.submit([e.prompt_ids for e in prompts], n=self.group_size, plans=plans_of(prompts), seeds=seeds)
+        ids, plans = [e.prompt_ids for e in prompts], plans_of(prompts)
+        futures = [self.rollout.submit(ids, n=self.group_size, plans=plans, seeds=seeds)]
+        if self.greedy_baseline:
+            futures.append(self.rollout.submit(ids, n=1, sampling={"temperature": 0.0}, plans=plans, seeds=seeds))
+        return prompts, futures
 
     def _wait_for_version(self, version: int) -> bool:
         with self.changed:
@@ -146,12 +154,16 @@ class RolloutPipeline:
             pending = self._submit(self.first)
             for step in range(self.first, self.last + 1):
                 prompts, futures = pending
-                groups = self.rollout.collect(futures)
-                t_generate = max(g["seconds"] for g in groups)  # the slowest worker's call, queueing excluded
+                groups, *greedy_groups = [self.rollout.collect(f) for f in futures]
+                t_generate = sum(max(g["seconds"] for g in gs) for gs in [groups, *greedy_groups])  # the slowest worker's calls, queueing excluded
                 t0 = time.perf_counter()
                 samples = to_samples(prompts, groups)
-                results = self.rewards.score(predictions(groups, self.tokenizer), [prompts[s["group"]].example.reference for s in samples])
-                batch = Batch(step, prompts, samples, results, {"time/generate": t_generate, "time/reward": time.perf_counter() - t0})
+                answers, references = predictions(groups, self.tokenizer), [prompts[s["group"]].example.reference for s in samples]
+                for gs in greedy_groups:  # scored in the same call as the samples
+                    answers, references = answers + predictions(gs, self.tokenizer), references + [e.example.reference for e in prompts]
+                results = self.rewards.score(answers, references)
+                batch = Batch(step, prompts, samples, results[: len(samples)], {"time/generate": t_generate, "time/reward": time.perf_counter() - t0},
+                              greedy=results[len(samples):] if greedy_groups else None)
                 if self.max_staleness == 0:
                     self.batches.put(batch)  # the next generation needs the weights trained on this batch
                 if step < self.last:

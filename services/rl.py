@@ -29,12 +29,13 @@ def old_logprobs_source(cfg) -> str:
     return "rollout" if exact else "recompute"
 
 
-def add_training_targets(samples: list[dict], results: list, learner, cfg, old_source: str):
-    """Old (and reference) log-probs and the group advantage of every sample; returns the rewards tensor."""
+def add_training_targets(samples: list[dict], results: list, learner, cfg, old_source: str, greedy: list | None = None):
+    """Old (and reference) log-probs and the group advantage of every sample (an estimator in
+    NEEDS_GREEDY gets each prompt's greedy reward from `greedy`); returns the rewards tensor."""
     import torch
     from torch.nn.utils.rnn import pad_sequence
 
-    from learner.algorithms import ADVANTAGE_ESTIMATORS, kl_penalised_rewards
+    from learner.algorithms import ADVANTAGE_ESTIMATORS, NEEDS_GREEDY, kl_penalised_rewards
 
     alg = cfg.learner.algorithm
     olds = [s["rollout_logprobs"] for s in samples] if old_source == "rollout" else learner.logprobs(samples)
@@ -50,7 +51,8 @@ def add_training_targets(samples: list[dict], results: list, learner, cfg, old_s
             for rows in ([s["old_logprobs"] for s in samples], [s["ref_logprobs"] for s in samples], [s.get("loss_mask", [1.0] * len(s["response_ids"])) for s in samples])
         )
         reward = kl_penalised_rewards(reward, old, ref, mask, alg.kl_coef, alg.kl_estimator)
-    advantages = ADVANTAGE_ESTIMATORS[alg.advantage_estimator](reward, torch.tensor([s["group"] for s in samples]))
+    baseline = {"greedy": torch.tensor([greedy[s["group"]].reward for s in samples])} if alg.advantage_estimator in NEEDS_GREEDY else {}
+    advantages = ADVANTAGE_ESTIMATORS[alg.advantage_estimator](reward, torch.tensor([s["group"] for s in samples]), **baseline)
     for s, a in zip(samples, advantages.tolist()):
         s["advantage"] = a
     return reward
@@ -63,6 +65,7 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
     workers that die or hang are replaced inside their pools (rollout/pool.py, rewards/pool.py).
     Between steps the pools take the sizes asked for with `services.ctl scale`, and `services.ctl
     stop` ends the stage after a step with a checkpoint (services/ctl.py)."""
+    from learner.algorithms import NEEDS_GREEDY
     from learner.batching import loss_tokens
     from learner.group import LearnerFailure, LearnerGroup
     from rewards.pool import RewardPool
@@ -97,7 +100,7 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
             pipeline = RolloutPipeline(
                 rollout, rewards, data, tokenizer, seed=cfg.run.seed, prompts_per_step=cfg.run.prompts_per_step,
                 group_size=cfg.rollout.group_size, first_step=resumed + 1, last_step=cfg.run.rl_steps, max_staleness=staleness_bound,
-                unchanged_per_changed=run.rl_mix(),
+                unchanged_per_changed=run.rl_mix(), greedy_baseline=cfg.learner.algorithm.advantage_estimator in NEEDS_GREEDY,
             )
             try:
                 for step in range(resumed + 1, cfg.run.rl_steps + 1):
@@ -106,7 +109,7 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
                     t_wait = time.perf_counter() - t_step
 
                     t0 = time.perf_counter()
-                    reward = add_training_targets(batch.samples, batch.results, learner, cfg, old_source)
+                    reward = add_training_targets(batch.samples, batch.results, learner, cfg, old_source, batch.greedy)
                     train = learner.train_grpo(batch.samples, samples_per_minibatch=cfg.learner.mini_batch_prompts * cfg.rollout.group_size)
                     t_train = time.perf_counter() - t0
 
@@ -125,6 +128,7 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
                     log.log(step, cfg.run.rl_steps, {
                         **({"prompts_changed_share": sum(changed) / len(changed)} if changed else {}),
                         **{k: v for k, v in summarize(batch.results).items() if isinstance(v, (int, float))}, **train,
+                        **({f"greedy/{k}": v for k, v in summarize(batch.greedy).items() if isinstance(v, (int, float))} if batch.greedy else {}),
                         "reward_std": float(reward.std()) if len(reward) > 1 else 0.0,
                         **batch.timings, "time/wait": t_wait, "time/train": t_train, **synced, "time/step": step_s,
                         "throughput/tokens_per_s": sum(map(loss_tokens, batch.samples)) / step_s,

@@ -21,13 +21,15 @@ def test_grpo_advantage_hand_computed():
 
 def test_identical_rewards_give_zero_not_nan():
     for name, fn in alg.ADVANTAGE_ESTIMATORS.items():
-        adv = fn(t([0.7, 0.7, 0.7]), torch.tensor([3, 3, 3]))
+        adv = fn(t([0.7, 0.7, 0.7]), torch.tensor([3, 3, 3]), **({"greedy": t([0.7] * 3)} if name in alg.NEEDS_GREEDY else {}))
         assert torch.isfinite(adv).all(), name
         assert torch.equal(adv, torch.zeros(3)), name
 
 
 def test_group_of_one_gets_zero_advantage():
     for name, fn in alg.ADVANTAGE_ESTIMATORS.items():
+        if name in alg.NEEDS_GREEDY:
+            continue  # its baseline is the greedy answer, not the group: a lone sample is still judged (below)
         adv = fn(t([5.0, 1.0, 0.0]), torch.tensor([0, 1, 1]))
         assert adv[0].item() == 0.0, name
         assert torch.isfinite(adv).all(), name
@@ -38,6 +40,17 @@ def test_dr_grpo_and_rloo_hand_computed():
     torch.testing.assert_close(alg.dr_grpo_advantages(r, g), t([0.5, -0.5, -0.5, 0.5]))
     # RLOO: for a 1, the others average 1/3; for a 0, the others average 2/3
     torch.testing.assert_close(alg.rloo_advantages(r, g), t([2 / 3, -2 / 3, -2 / 3, 2 / 3]))
+
+
+def test_scst_hand_computed():
+    # group 0: samples 1, 0, 0 and greedy 0 -> std of (1, 0, 0, 0) = 0.5; group 1: one sample 2, greedy 2
+    adv = alg.scst_advantages(t([1, 0, 2, 0]), torch.tensor([5, 5, 9, 5]), greedy=t([0, 0, 2, 0]))
+    torch.testing.assert_close(adv, t([1 / (0.5 + 1e-6), 0, 0, 0]))
+    # every sample right, greedy wrong: std of (1, 1, 0) = sqrt(1/3), never a division by zero
+    adv = alg.scst_advantages(t([1, 1]), torch.tensor([0, 0]), greedy=t([0, 0]))
+    torch.testing.assert_close(adv, t([1, 1]) / (math.sqrt(1 / 3) + 1e-6))
+    with pytest.raises(ValueError, match="greedy reward"):
+        alg.scst_advantages(t([1, 0]), torch.tensor([0, 0]))
 
 
 def test_groups_need_not_be_contiguous():
@@ -155,7 +168,7 @@ def test_mle_loss_only_on_response_tokens():
 
 
 def test_every_variant_selectable_by_name():
-    assert set(alg.ADVANTAGE_ESTIMATORS) == {"grpo", "dr_grpo", "rloo"}
+    assert set(alg.ADVANTAGE_ESTIMATORS) == {"grpo", "dr_grpo", "rloo", "scst"} and alg.NEEDS_GREEDY <= set(alg.ADVANTAGE_ESTIMATORS)
     assert set(alg.KL_ESTIMATORS) == {"k1", "k2", "k3"}
     assert set(alg.LOSS_AGGREGATIONS) == {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"}
     logp = torch.zeros(2, 3)

@@ -21,14 +21,16 @@ class FakeRollout:
 
     def __init__(self, seconds=0.0, fail_at=None):
         self.version, self.seconds, self.fail_at = 0, seconds, fail_at
-        self.events, self.lock = [], threading.Lock()
+        self.events, self.samplings, self.lock = [], [], threading.Lock()
 
-    def submit(self, prompts, n, plans=None, seeds=None):
+    def submit(self, prompts, n, sampling=None, plans=None, seeds=None):
         with self.lock:
             self.events.append(("generate", sum(e[0] == "generate" for e in self.events) + 1))
+            self.samplings.append(sampling)
             if self.fail_at == self.events[-1][1]:
                 raise RuntimeError("worker died")
-            return [{"prompt_ids": p, "responses": [{"response_ids": [1], "logprobs": [-0.1]}] * n, "version": self.version, "seconds": self.seconds} for p in prompts]
+            answer = [2] if sampling == {"temperature": 0.0} else [1]  # greedy answers are told apart by their reward
+            return [{"prompt_ids": p, "responses": [{"response_ids": answer, "logprobs": [-0.1]}] * n, "version": self.version, "seconds": self.seconds} for p in prompts]
 
     def collect(self, futures):
         time.sleep(self.seconds)
@@ -37,21 +39,25 @@ class FakeRollout:
 
 class FakeRewards:
     def score(self, predictions, references):
-        return [RewardResult(1.0) for _ in predictions]
+        return [RewardResult(float(p[0])) for p in predictions]
 
 
 DATA = [Encoded(Example(id=str(i), prompt=None, answer=None, reference=None), [i], [0]) for i in range(10)]
 
 
-def run_loop(staleness, steps=6, train_s=0.0, rollout=None):
+def run_loop(staleness, steps=6, train_s=0.0, rollout=None, greedy_baseline=False):
     rollout = rollout or FakeRollout()
     pipeline = RolloutPipeline(rollout, FakeRewards(), DATA, None, seed=0, prompts_per_step=2, group_size=3,
-                               first_step=1, last_step=steps, max_staleness=staleness)
+                               first_step=1, last_step=steps, max_staleness=staleness, greedy_baseline=greedy_baseline)
     seen = []
     try:
         for step in range(1, steps + 1):
             batch = pipeline.next()
             seen.append((batch.step, {s["version"] for s in batch.samples}))
+            if greedy_baseline:  # one greedy answer per prompt, scored apart from the samples
+                assert [r.reward for r in batch.results] == [1.0] * 6 and [r.reward for r in batch.greedy] == [2.0, 2.0]
+            else:
+                assert batch.greedy is None
             with rollout.lock:
                 rollout.events.append(("train", step))
             time.sleep(train_s)  # training
@@ -74,6 +80,13 @@ def test_no_sample_trains_more_than_the_bound_behind(staleness):
         assert 0 <= step - 1 - version <= staleness
         if staleness <= 1:  # the version of each step is fixed, whatever the timing
             assert version == max(0, step - 1 - staleness)
+
+
+@pytest.mark.parametrize("staleness", [0, 1])
+def test_a_greedy_baseline_is_generated_beside_each_step_with_the_same_weights(staleness):
+    seen, rollout = run_loop(staleness, steps=3, greedy_baseline=True)
+    assert rollout.samplings == [None, {"temperature": 0.0}] * 3  # submitted back to back: no publish in between
+    assert all(len(versions) == 1 for _, versions in seen)
 
 
 def test_async_generates_the_next_step_while_the_learner_trains():
