@@ -66,6 +66,7 @@ def test_video_job_tokenizer_mle_rl_eval(ray_cluster, tmp_path):
     assert [r["step"] for r in rl] == [1, 2]
     for r in rl:
         assert r["rollout_min_version"] == r["step"] and r["reward_mean"] < 0 and {"lpips", "psnr", "repetition_rate", "invalid_rate"} <= set(r)
+        assert {"greedy/lpips", "greedy/repetition_rate"} <= set(r)  # the demo's scst: a greedy answer per prompt (multi-step plans included)
     assert set(out["eval"]) == {"mle", "rl", "mle@sampled", "rl@sampled"}
     for summary in out["eval"].values():
         assert summary["num_samples"] == 6
