@@ -58,7 +58,7 @@ def test_video_job_tokenizer_mle_rl_eval(ray_cluster, tmp_path):
         "world.video.test_episodes=2", "world.video.tokenizer_steps=20", "world.video.context_frames=1", "world.video.horizon=2",
         "run.mle_epochs=12", "run.mle_batch_size=16", "run.rl_steps=2", "run.prompts_per_step=4", "rollout.group_size=4",
         "learner.mini_batch_prompts=2", "run.eval_max_examples=6", "rewards.num_workers=2", "run.tiny.num_layers=2",
-        "run.eval_modes=[greedy,sampled]", "run.eval_best_of=[1,3]",
+        "run.eval_modes=[greedy,sampled]", "run.eval_best_of=[1,3]", "learner.algorithm.advantage_estimator=scst",
     ])
     out = run_job(cfg)
     run_dir = tmp_path / "video"
@@ -66,7 +66,7 @@ def test_video_job_tokenizer_mle_rl_eval(ray_cluster, tmp_path):
     assert [r["step"] for r in rl] == [1, 2]
     for r in rl:
         assert r["rollout_min_version"] == r["step"] and r["reward_mean"] < 0 and {"lpips", "psnr", "repetition_rate", "invalid_rate"} <= set(r)
-        assert {"greedy/lpips", "greedy/repetition_rate"} <= set(r)  # the demo's scst: a greedy answer per prompt (multi-step plans included)
+        assert {"greedy/lpips", "greedy/repetition_rate"} <= set(r)  # scst: a greedy answer per prompt (multi-step plans included)
     assert set(out["eval"]) == {"mle", "rl", "mle@sampled", "rl@sampled"}
     for summary in out["eval"].values():
         assert summary["num_samples"] == 6
