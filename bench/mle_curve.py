@@ -38,17 +38,18 @@ def main(argv: list[str] | None = None) -> int:
 
     platform_compat.apply()
     from rewards.score import format_side_by_side
-    from services.cluster import ray_session
+    from core.actors import worker_logs_in
+    from core.cluster import ray_session
     from services.config import load_config
     from services.evaluation import HEADLINE, evaluate
     from services.mle import mle_stage
-    from services.run import Run, load_tokenizer, prepare_model
+    from services.run import Pools, Run, load_tokenizer, prepare_model
 
     cfg = load_config(args.config, [*args.overrides, "run.eval_best_of=[]", "run.eval_modes=[greedy]"])
     cfg.run.name = f"{cfg.run.name}_mle_curve"
     shutil.rmtree(Path(cfg.run.output_dir) / cfg.run.name, ignore_errors=True)  # a curve from scratch every time
     run = Run(cfg)
-    with ray_session(dashboard=False):
+    with ray_session(dashboard=False), worker_logs_in(run.dir.resolve() / "logs"):
         init = prepare_model(run)
         tokenizer = load_tokenizer(init)
         train, held_out = run.split("train", tokenizer), run.split(cfg.run.eval_split, tokenizer)
@@ -62,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
             path = mle_stage(run, path, train, name=f"mle_{total:g}")
             models[f"{total:g} epochs"] = path
             print(f"MLE to {total:g} epochs: {time.perf_counter() - t0:.0f} s", flush=True)
-        splits = {cfg.run.eval_split: evaluate(run, models, held_out, tokenizer), "train": evaluate(run, models, train_subset, tokenizer)}
+        pools = Pools(run)
+        try:
+            splits = {cfg.run.eval_split: evaluate(run, models, held_out, pools), "train": evaluate(run, models, train_subset, pools)}
+        finally:
+            pools.close()
     curve = {split: {m: {k: r[k] for k in HEADLINE if k in r} for m, r in results.items()} for split, results in splits.items()}
     for split, rows in curve.items():
         print(f"\n== {split} ({len(held_out) if split != 'train' else len(train_subset)} examples, greedy) ==\n{format_side_by_side(rows)}")

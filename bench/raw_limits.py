@@ -26,6 +26,7 @@ def raw_limits(args, model: str, prompts: list[list[int]], cfg) -> dict:
     from vllm import LLM, SamplingParams
     from vllm.inputs import TokensPrompt
 
+    from core.protocol import Sample
     from learner.algorithms import grpo_advantages, grpo_loss
     from learner.batching import pad_batch, response_values, token_budget_batches
 
@@ -37,7 +38,7 @@ def raw_limits(args, model: str, prompts: list[list[int]], cfg) -> dict:
         t0 = time.perf_counter()
         outs = llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts[i : i + P]], params, use_tqdm=False)
         times.append(time.perf_counter() - t0)
-        batches.append([{"prompt_ids": o.prompt_token_ids, "response_ids": list(c.token_ids), "group": g} for g, o in enumerate(outs) for c in o.outputs])
+        batches.append([Sample(o.prompt_token_ids, list(c.token_ids), group=g) for g, o in enumerate(outs) for c in o.outputs])
     del llm
     samples = batches[-1]
     torch.set_num_threads(max(1, int(cfg.learner.cpus_per_rank)))
@@ -46,15 +47,16 @@ def raw_limits(args, model: str, prompts: list[list[int]], cfg) -> dict:
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.learner.lr)
     budget, alg = cfg.learner.micro_batch_tokens, cfg.learner.algorithm
     rewards = torch.rand(len(samples))  # the values do not change the cost
-    for s_, a in zip(samples, grpo_advantages(rewards, torch.tensor([s_["group"] for s_ in samples])).tolist()):
-        s_["advantage"] = a
+    advantages = grpo_advantages(rewards, torch.tensor([x.group for x in samples])).tolist()
+    rows: dict[str, list] = {"old_logprobs": [None] * len(samples), "ref_logprobs": [None] * len(samples)}
 
-    def logprobs(model_, part):
-        b = pad_batch(part)
+    def logprobs(model_, idx, with_rows=False):
+        part = [samples[i] for i in idx]
+        b = pad_batch(part, {k: [v[i] for i in idx] for k, v in rows.items()} if with_rows else None, [advantages[i] for i in idx])
         logits = model_(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float() / s.temperature
         return b, torch.log_softmax(logits, -1).gather(-1, b["targets"].unsqueeze(-1)).squeeze(-1)
 
-    def passes(batch: list[dict], by_count: bool) -> list[list[int]]:
+    def passes(batch: list[Sample], by_count: bool) -> list[list[int]]:
         """Token-budget micro-batches, or (the learner's batching before) 32 sequences per pass in arrival order."""
         return [list(range(i, min(i + 32, len(batch)))) for i in range(0, len(batch), 32)] if by_count else token_budget_batches(batch, budget)
 
@@ -64,21 +66,21 @@ def raw_limits(args, model: str, prompts: list[list[int]], cfg) -> dict:
         with torch.no_grad():
             for key, m in (("old_logprobs", policy), ("ref_logprobs", reference)):
                 for idx in passes(samples, by_count):
-                    _, lp = logprobs(m, [samples[i] for i in idx])
+                    _, lp = logprobs(m, idx)
                     for row, i in zip(lp, idx):
-                        samples[i][key] = response_values(row, samples[i])
+                        rows[key][i] = response_values(row, samples[i])
                 t[key] = time.perf_counter() - t0
                 t0 = time.perf_counter()
         per_update = len(samples) // max(1, P // cfg.learner.mini_batch_prompts)
         for u in range(0, len(samples), per_update):
-            mini = samples[u : u + per_update]
-            total = sum(len(x["response_ids"]) for x in mini)
-            for idx in passes(mini, by_count):
+            mini = list(range(u, min(u + per_update, len(samples))))
+            total = sum(len(samples[i].response_ids) for i in mini)
+            for idx in passes([samples[i] for i in mini], by_count):
                 part = [mini[i] for i in idx]
-                b, lp = logprobs(policy, part)
+                b, lp = logprobs(policy, part, with_rows=True)
                 loss, _ = grpo_loss(lp, b["old_logprobs"], b["advantages"], b["mask"], ref_logprobs=b["ref_logprobs"], kl_coef=alg.kl_coef,
                                     eps_low=alg.eps_low, eps_high=alg.eps_high)
-                (loss * sum(len(x["response_ids"]) for x in part) / total).backward()
+                (loss * sum(len(samples[i].response_ids) for i in part) / total).backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.learner.grad_clip)
             optimizer.step()
             optimizer.zero_grad()
@@ -91,7 +93,7 @@ def raw_limits(args, model: str, prompts: list[list[int]], cfg) -> dict:
     by_count = [train_step(by_count=True) for _ in range(repeats)]
     return {
         "generate": statistics.median(times[1:] or times),
-        "tokens": statistics.median(sum(len(x["response_ids"]) for x in b) for b in batches),
+        "tokens": statistics.median(sum(len(x.response_ids) for x in b) for b in batches),
         "completions": len(samples),
         **{k: statistics.median(t[k] for t in train) for k in train[0]},
         "step_32_per_pass": statistics.median(sum(t.values()) for t in by_count),

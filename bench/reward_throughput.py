@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     platform_compat.apply()
     from rewards.config import RewardConfig
     from rewards.pool import RewardPool
-    from services.cluster import ray_session
+    from core.cluster import ray_session
     from worlds.config import FrameTokenizerConfig
     from worlds.video.tokenizer import train_frame_tokenizer
 

@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-PHASES = ("time/generate", "time/reward", "time/wait", "time/train", "time/sync", "time/step")
+PHASES = ("time/generate", "time/reward", "time/wait", "time/train", "time/learner_logprobs", "time/learner_updates", "time/sync", "time/step")
 VARIANTS = {  # name -> config overrides on top of the workload
     "sync (recompute)": ["learner.old_logprobs=recompute"],
     "sync": [],
@@ -46,7 +46,6 @@ VARIANTS = {  # name -> config overrides on top of the workload
     "async": ["run.mode=async", "run.max_staleness=1"],
     "async (1 core each)": ["run.mode=async", "run.max_staleness=1", "learner.cpus_per_rank=1"],
 }
-BEFORE_STEP_S = 6.1  # the sync step before this benchmark's changes (issue #10, same workload and machine kind)
 
 
 def workload(args, out_dir: str, name: str, extra: list[str]):
@@ -91,14 +90,17 @@ def step_prompts(args, model: str, out_dir: str):
 
 def project_variant(args, model: str, out_dir: str, name: str) -> dict:
     from services.rl import rl_stage
-    from services.run import Run, load_tokenizer
+    from services.run import Pools, Run, load_tokenizer
 
     run = Run(workload(args, out_dir, name.replace(" ", "_").replace("(", "").replace(")", ""), VARIANTS[name]))
-    tokenizer = load_tokenizer(model)
-    rl_stage(run, model, run.split("train", tokenizer), tokenizer)
+    pools = Pools(run)
+    try:
+        rl_stage(run, model, run.split("train", load_tokenizer(model)), pools)
+    finally:
+        pools.close()
     rows = [json.loads(line) for line in run.metrics_path.read_text().splitlines()]
     steps = [r for r in rows if r["stage"] == "rl"][1:]  # the first step warms up
-    result = {k: statistics.median(r[k] for r in steps) for k in PHASES}
+    result = {k: statistics.median(r[k] for r in steps) for k in PHASES if k in steps[0]}
     result["completions"] = statistics.median(r["num_samples"] for r in steps)
     result["tokens"] = statistics.median(r["throughput/tokens_per_s"] * r["time/step"] for r in steps)
     result["staleness_max"] = max(r["staleness_max"] for r in steps)
@@ -130,10 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     import platform_compat
 
     platform_compat.apply()
-    from services.cluster import ray_session
+    from core.actors import worker_logs_in
+    from core.cluster import ray_session
 
     results: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="rlvr-bench-") as out_dir:
+    with tempfile.TemporaryDirectory(prefix="rlvr-bench-") as out_dir, worker_logs_in(Path(out_dir) / "logs"):  # engine output off the console
         with ray_session():
             model = start_model(args, out_dir)
         cfg = workload(args, out_dir, "workload", [])
@@ -158,7 +161,7 @@ def report(results: dict[str, dict], cfg) -> None:
     for name, r in results.items():
         if name == "raw":
             continue
-        phases = "  ".join(f"{k.split('/')[1]}={r[k]:.2f}" for k in PHASES[:-1] if k in r)
+        phases = "  ".join(f"{k.split('/')[1].removeprefix('learner_')}={r[k]:.2f}" for k in PHASES[:-1] if k in r)
         print(f"{name:<20}{r['time/step']:>8.2f}{r['completions'] / r['time/step']:>9.1f}{r['tokens'] / r['time/step']:>8.0f}  {phases}")
     raw = results["raw"]
     raw_train = raw["old_logprobs"] + raw["ref_logprobs"] + raw["updates"]
@@ -174,13 +177,13 @@ def report(results: dict[str, dict], cfg) -> None:
         print(f"  sync / TRL HF generate, completions/s:   {rate['sync'] / rate['TRL HF']:.2f}x")
     print(f"  sync step / sync (recompute) step:        {sync['time/step'] / results['sync (recompute)']['time/step']:.2f}   (train phase {sync['time/train']:.2f} s vs {results['sync (recompute)']['time/train']:.2f} s)")
     print(f"  raw torch step, token budget / 32 per pass: {raw_train / raw['step_32_per_pass']:.2f}")
-    print(f"  sync step / {BEFORE_STEP_S} s (before, another run):  {sync['time/step'] / BEFORE_STEP_S:.2f}   (target <= 0.85; compare across runs with care)")
     print(f"  sync step, collective / object store:     {results['sync (collective)']['time/step'] / sync['time/step']:.2f}"
           f"   (sync phase {results['sync (collective)']['time/sync']:.3f} s vs {sync['time/sync']:.3f} s)")
     for name in ("async", "async (1 core each)"):
         r = results[name]
         print(f"  {name + ' step / max(generate, train):':<41} {r['time/step'] / max(r['time/generate'], r['time/train']):.2f}   (target <= 1.1; staleness max {r['staleness_max']:.0f})")
         print(f"  {name + ' / sync, completions/s:':<41} {rate[name] / rate['sync']:.2f}x")
+    print(f"  sync step / (raw vLLM + raw torch step):  {sync['time/step'] / (raw['generate'] + raw['ref_logprobs'] + raw['updates']):.2f}   (target <= 1.1)")
     print(f"  sync generate / raw vLLM:                 {sync['time/generate'] / raw['generate']:.2f}")
     print(f"  sync train / raw torch (ref + updates):   {sync['time/train'] / (raw['ref_logprobs'] + raw['updates']):.2f}   (the same work: the old log-probs are the rollout's)")
 

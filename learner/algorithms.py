@@ -98,12 +98,12 @@ def kl_k3(logprobs: Tensor, ref_logprobs: Tensor) -> Tensor:
 KL_ESTIMATORS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"k1": kl_k1, "k2": kl_k2, "k3": kl_k3}
 
 
-def masked_token_mean(values: Tensor, mask: Tensor) -> Tensor:
+def masked_token_mean(values: Tensor, mask: Tensor, norm_tokens: float | None = None) -> Tensor:
     """Mean over every response token of the batch (the paper's token-mean)."""
     return (values * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-def masked_seq_mean_token_mean(values: Tensor, mask: Tensor) -> Tensor:
+def masked_seq_mean_token_mean(values: Tensor, mask: Tensor, norm_tokens: float | None = None) -> Tensor:
     """Mean over sequences of each sequence's token mean (sequences without response tokens skipped)."""
     tokens = mask.sum(-1)
     per_seq = (values * mask).sum(-1) / tokens.clamp(min=1.0)
@@ -111,12 +111,16 @@ def masked_seq_mean_token_mean(values: Tensor, mask: Tensor) -> Tensor:
     return (per_seq * has_tokens).sum() / has_tokens.sum().clamp(min=1.0)
 
 
-def masked_seq_mean_token_sum_norm(values: Tensor, mask: Tensor) -> Tensor:
-    """Dr. GRPO's aggregation: per-sequence token SUM divided by a constant (the padded length)."""
-    return (values * mask).sum() / (mask.shape[0] * mask.shape[-1])
+def masked_seq_mean_token_sum_norm(values: Tensor, mask: Tensor, norm_tokens: float | None = None) -> Tensor:
+    """Dr. GRPO's aggregation: the mean over sequences of each sequence's token SUM divided by a
+    constant, `norm_tokens` (the generation budget, as Dr. GRPO and veRL use), so the loss scale does
+    not move with how sequences are padded or packed."""
+    if norm_tokens is None or norm_tokens <= 0:
+        raise ValueError("seq-mean-token-sum-norm needs a positive constant norm_tokens (learner.algorithm.norm_tokens)")
+    return (values * mask).sum() / (mask.shape[0] * norm_tokens)
 
 
-LOSS_AGGREGATIONS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+LOSS_AGGREGATIONS: dict[str, Callable[..., Tensor]] = {  # (values, mask, norm_tokens) -> scalar
     "token-mean": masked_token_mean,
     "seq-mean-token-mean": masked_seq_mean_token_mean,
     "seq-mean-token-sum-norm": masked_seq_mean_token_sum_norm,
@@ -197,14 +201,18 @@ def grpo_loss(
     kl_estimator: str = "k3",
     entropy_coef: float = 0.0,
     aggregation: str = "token-mean",
+    norm_tokens: float | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """The full GRPO objective: clipped policy loss + kl_coef * KL - entropy_coef * entropy.
 
     With `tis_cap`, each token's policy loss is weighted by min(pi_old / pi_behaviour, tis_cap)
     (`behaviour_logprobs`: the log-probs the rollout sampled with). Returns the scalar loss and
-    detached metrics (policy loss, KL, entropy, clip fraction, mean TIS weight).
+    detached metrics (policy loss, KL, entropy, clip fraction, mean TIS weight). `norm_tokens`: the
+    constant of the seq-mean-token-sum-norm aggregation.
     """
-    aggregate = LOSS_AGGREGATIONS[aggregation]
+    def aggregate(values: Tensor, mask: Tensor) -> Tensor:
+        return LOSS_AGGREGATIONS[aggregation](values, mask, norm_tokens)
+
     per_token, clipped = clipped_policy_loss(logprobs, old_logprobs, advantages, eps_low, eps_high, dual_clip)
     metrics = {"clip_frac": masked_token_mean(clipped, mask).detach()}
     if tis_cap is not None:
@@ -229,11 +237,13 @@ def grpo_loss(
     return loss, metrics
 
 
-def kl_penalised_rewards(
-    rewards: Tensor, logprobs: Tensor, ref_logprobs: Tensor, mask: Tensor, kl_coef: float, kl_estimator: str = "k1"
-) -> Tensor:
-    """KL in the reward instead of the loss: R - kl_coef * sum over response tokens of KL."""
-    kl = (KL_ESTIMATORS[kl_estimator](logprobs, ref_logprobs) * mask).sum(-1)
+def sequence_kl(logprobs: Tensor, ref_logprobs: Tensor, mask: Tensor, kl_estimator: str = "k1") -> Tensor:
+    """Per sequence, the KL estimate summed over its response tokens: [B, T] -> [B] (KL in the reward)."""
+    return (KL_ESTIMATORS[kl_estimator](logprobs, ref_logprobs) * mask).sum(-1)
+
+
+def kl_penalised_rewards(rewards: Tensor, kl: Tensor, kl_coef: float) -> Tensor:
+    """KL in the reward instead of the loss: R - kl_coef * the sequence's KL (see sequence_kl)."""
     return rewards - kl_coef * kl
 
 

@@ -27,6 +27,7 @@ class AlgorithmConfig(BaseModel):
     kl_in_reward: bool = Field(False, description="Put the KL penalty in the reward instead of the loss (paper: in the loss)")
     entropy_coef: float = Field(1e-3, ge=0.0, description="Entropy bonus coefficient (paper: 0.001 language, 0 video)")
     loss_aggregation: LossAggregation = Field("token-mean", description="How token losses are averaged (paper: token-mean)")
+    norm_tokens: int | None = Field(None, ge=1, description="The constant divisor (tokens per sequence) of seq-mean-token-sum-norm (Dr. GRPO); unset = rollout.sampling.max_new_tokens")
     tis_cap: float | None = Field(None, gt=0.0, description="Truncated importance sampling: weight each token's loss by min(pi_old / pi_rollout, tis_cap), correcting for the rollout policy (stale weights in async mode, another precision); unset = off")
 
 
@@ -46,5 +47,6 @@ class LearnerConfig(BaseModel):
     grad_clip: float = Field(1.0, gt=0.0, description="Gradient-norm clip")
     mini_batch_prompts: int = Field(64, ge=1, description="Prompts per optimiser update; one epoch over each RL batch")
     micro_batch_tokens: int = Field(8192, ge=1, description="Padded tokens per forward/backward pass on one rank (samples sorted by length and packed up to this budget)")
+    timeout_s: float = Field(1800.0, gt=0.0, description="A learner call (a training step, a checkpoint, a weight export or broadcast) that has not finished on every rank within this long fails the group, which is re-created from the newest checkpoint; also the ranks' collective timeout")
     old_logprobs: Literal["auto", "rollout", "recompute"] = Field("auto", description="Old log-probs of the PPO ratio: the rollout's sampled ones (no extra forward pass; exact when engine and learner compute alike), recomputed by the learner, or auto = rollout when rollout and learner run float32 and sampling is not truncated by top-k / top-p")
     algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig, description="GRPO objective")

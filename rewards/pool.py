@@ -1,39 +1,43 @@
 """The reward pool: `num_workers` RewardWorker actors that score batches of predictions in parallel.
 
+    pool = RewardPool(cfg, "text_game")
+    results = pool.score(predictions, references)      # a RewardResult per prediction, in order
+
 Each worker loads its verifier once (heavy state such as LPIPS stays in the worker) and is ready
 before it gets its first batch, so a deadline counts scoring only, never a worker's start-up
-(replacements too). Scoring never raises for a bad prediction, and never loses one:
-- a verifier that raises gives the floor reward with the exception named;
+(replacements too). Scoring never raises for a bad prediction, and never loses one; faults follow the
+dispatcher's policy (core/dispatch.py):
+- a verifier that raises gives the floor reward with the exception named; a batch scorer that raises
+  is counted (`batch_failures`), logged, and the batch scored one sample at a time;
 - a batch that does not finish within `timeout_s` is cut off and its worker replaced; its samples
   are scored again one per call, each with its own deadline, so only a sample that hangs alone gets
   the floor reward (error "timeout");
-- a worker that dies is replaced and its batch scored again (scoring is idempotent).
-`timeouts`, `retried` (samples scored again) and `restarts` (workers replaced) count what happened.
-Workers are named `reward-<n>`; `resize` changes their count from the next call on (services/ctl.py).
+- a worker that dies is replaced and its batch scored again (scoring is idempotent), at most
+  `max_attempts` times, then its samples get the floor reward (error "worker_died").
+`timeouts`, `retried` (samples scored again), `restarts` (workers replaced) and `batch_failures` count
+what happened. Workers are named `reward-<n>`; `resize` changes their count from the next call on.
 """
 
 from __future__ import annotations
 
-import time
+import logging
 
-import ray
-from ray.exceptions import RayActorError
-
+from core.actors import ActorGroup, Shape
+from core.dispatch import DispatchedPool, Dispatcher, Unit
 from rewards.config import RewardConfig
 from rewards.registry import get_verifier
 from rewards.types import RewardResult
 
-MAX_ATTEMPTS = 3  # a batch whose workers die this often gets the floor reward ("worker_died")
+log = logging.getLogger(__name__)
 
 
 class RewardWorker:
     def __init__(self, verifier: str, threads: int = 1):
         import torch
 
-        from services.cluster import redirect_worker_output
+        from core.actors import redirect_worker_output
 
         redirect_worker_output()
-
         torch.set_num_threads(threads)  # heavy verifiers (video: decoder + LPIPS) use what the worker reserved
         self.verifier = get_verifier(verifier)
 
@@ -43,52 +47,46 @@ class RewardWorker:
 
         return os.getpid()
 
-    def score(self, predictions: list, references: list) -> list[RewardResult]:
-        """The batch in one verifier call when the verifier scores batches; one at a time otherwise, or
-        when the batch call fails (so an exception floors only the sample that raises)."""
+    def score(self, predictions: list, references: list) -> tuple[list[RewardResult], str | None]:
+        """(results, why the batch scorer failed or None): the batch in one verifier call when the
+        verifier scores batches; one at a time otherwise, or when the batch call raised (so an exception
+        floors only the sample that raises)."""
+        batch_error = None
         if self.verifier.score_batch is not None:
             try:
-                return self.verifier.score_batch(predictions, references)
-            except Exception:
-                pass
+                return self.verifier.score_batch(predictions, references), None
+            except Exception as err:
+                batch_error = f"{type(err).__name__}: {err}"[:300]
         out = []
         for prediction, reference in zip(predictions, references):
             try:
                 out.append(self.verifier.score(prediction, reference))
             except Exception as err:  # a verifier bug must not lose the batch
                 out.append(RewardResult(self.verifier.floor, {}, f"verifier_exception: {type(err).__name__}: {err}"[:300]))
-        return out
+        return out, batch_error
 
 
-class RewardPool:
-    def __init__(self, config: RewardConfig, verifier: str, role: str = "reward"):
-        from services.resources import ray_options, shape
-
+class RewardPool(DispatchedPool):
+    def __init__(self, config: RewardConfig, verifier: str, role: str = "reward", start_timeout_s: float = 1800.0):
         self.cfg, self.verifier, self.role = config, verifier, role
         self.floor = get_verifier(verifier).floor
-        self.actor = ray.remote(**ray_options(config.cpus_per_worker, 0.0, config.resources))(RewardWorker)
-        self.shape = shape(config.cpus_per_worker, 0.0, config.resources)
+        self.group = ActorGroup(RewardWorker, role, Shape(config.cpus_per_worker, 0.0, config.resources), start_timeout_s=start_timeout_s)
         self.threads = max(1, int(config.cpus_per_worker))
-        self.pids: dict = {}  # worker handle -> process id
-        self.workers = self._start(config.num_workers)
+        self.dispatcher = Dispatcher(self.group, timeout_s=config.timeout_s, max_attempts=config.max_attempts,
+                                     launch=lambda: self._launch(1)[0], give_up=self._floor, split_hung=True)
         self.wanted = config.num_workers  # the size the next `score` call starts with (`resize`)
         self.timeouts = 0  # samples given the floor reward because they hung alone
-        self.retried = 0  # samples scored again (their batch hung, or its worker died)
-        self.restarts = 0  # workers replaced
+        self.batch_failures = 0  # batches the verifier's batch scorer failed on (scored one by one instead)
+        self._serve_first(self._launch(config.num_workers))
 
-    def _start(self, count: int) -> list:
-        """`count` new workers named `<role>-<n>`, each with its verifier loaded."""
-        from services.resources import actor_name, wait_ready
+    def _launch(self, count: int) -> list[tuple]:
+        return self.group.launch(count, lambda i: (self.verifier, self.threads))
 
-        new = [self.actor.options(name=actor_name(self.role)).remote(self.verifier, self.threads) for _ in range(count)]
-        self.pids.update(zip(new, wait_ready(new, [w.ready.remote() for w in new], f"{self.role} workers", self.shape)))
-        return new
-
-    def _replace(self, index: int) -> None:
-        ray.kill(self.workers[index], no_restart=True)
-        self.pids.pop(self.workers[index], None)
-        self.workers[index] = self._start(1)[0]
-        self.restarts += 1
+    def _floor(self, unit: Unit, hung: bool) -> list[RewardResult]:
+        error = "timeout" if hung else "worker_died"
+        if hung:
+            self.timeouts += unit.end - unit.start
+        return [RewardResult(self.floor, {}, error) for _ in range(unit.start, unit.end)]
 
     def resize(self, num_workers: int) -> None:
         """Score with `num_workers` workers from the next `score` call on (the call in progress, in
@@ -98,55 +96,24 @@ class RewardPool:
         self.wanted = num_workers
 
     def _apply_size(self) -> None:
+        """Between calls: leavers exit; joiners start and serve once ready (the call goes on meanwhile)."""
         while len(self.workers) > self.wanted:
-            worker = self.workers.pop()
-            self.pids.pop(worker, None)
-            ray.kill(worker, no_restart=True)  # idle: no batch is in flight between calls
-        self.workers += self._start(self.wanted - len(self.workers))
+            self.dispatcher.retire(self.workers[-1])
+        missing = self.wanted - len(self.workers) - len(self.dispatcher.starting)
+        for _ in range(max(0, missing)):
+            self.dispatcher.start()
+
+    def _unpack(self, reply: tuple[list[RewardResult], str | None]) -> list[RewardResult]:
+        results, batch_error = reply
+        if batch_error is not None:
+            self.batch_failures += 1
+            log.warning("the %s verifier's batch scorer failed (%s); that batch was scored one sample at a time (%d batches so far)",
+                        self.verifier, batch_error, self.batch_failures)
+        return results
 
     def score(self, predictions: list, references: list) -> list[RewardResult]:
         """Results in input order; at most one batch in flight per worker, each with its own deadline."""
         self._apply_size()
-        size = self.cfg.batch_size
-        queue = [(start, min(start + size, len(predictions)), 1) for start in range(0, len(predictions), size)]  # (start, end, attempt)
-        results: list[RewardResult | None] = [None] * len(predictions)
-        idle = list(range(len(self.workers)))
-        in_flight: dict = {}  # ref -> (start, end, attempt, worker index, started at)
-        while queue or in_flight:
-            while queue and idle:
-                (start, end, attempt), w = queue.pop(0), idle.pop(0)
-                ref = self.workers[w].score.remote(predictions[start:end], references[start:end])
-                in_flight[ref] = (start, end, attempt, w, time.monotonic())
-            oldest = min(t for *_, t in in_flight.values())
-            ray.wait(list(in_flight), num_returns=1, timeout=max(0.0, oldest + self.cfg.timeout_s - time.monotonic()))
-            ready, pending = ray.wait(list(in_flight), num_returns=len(in_flight), timeout=0)
-            now = time.monotonic()  # deadlines are judged before a replacement below blocks this loop
-            hung = [ref for ref in pending if now - in_flight[ref][4] >= self.cfg.timeout_s]
-            for ref in ready:
-                start, end, attempt, w, _ = in_flight.pop(ref)
-                try:
-                    results[start:end] = ray.get(ref)
-                except RayActorError:  # the worker died: score the batch again on another
-                    self._replace(w)
-                    if attempt < MAX_ATTEMPTS:
-                        queue.append((start, end, attempt + 1))
-                        self.retried += end - start
-                    else:
-                        results[start:end] = [RewardResult(self.floor, {}, "worker_died") for _ in range(start, end)]
-                idle.append(w)
-            for ref in hung:
-                start, end, attempt, w, _ = in_flight.pop(ref)
-                self._replace(w)
-                if end - start > 1:  # find the sample that hangs: the others are scored again, one per call
-                    queue += [(i, i + 1, attempt) for i in range(start, end)]
-                    self.retried += end - start
-                else:
-                    results[start] = RewardResult(self.floor, {}, "timeout")
-                    self.timeouts += 1
-                idle.append(w)
-        return results  # type: ignore[return-value]
-
-    def shutdown(self) -> None:
-        for w in self.workers:
-            ray.kill(w)
-        self.workers = []
+        job = self.dispatcher.submit("score", len(predictions), self.cfg.batch_size,
+                                     lambda w, a, b: w.score.remote(predictions[a:b], references[a:b]), self._unpack)
+        return self.dispatcher.collect(job)

@@ -13,6 +13,7 @@ is malformed or names no row is an error naming its line.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -57,19 +58,17 @@ def load_predictions(path: str | Path, examples: list[Example]) -> dict[str, str
 
 
 def score_examples(examples: list[Example], predictions: dict[str, str], verifier_name: str) -> tuple[dict, list[dict]]:
-    """(summary, per-sample records) for every example; missing predictions get the floor reward."""
+    """(summary, per-sample records) for every example, scored in this process; missing predictions get
+    the floor reward (error "missing_prediction")."""
     verifier = get_verifier(verifier_name)
-    results: list[RewardResult] = []
-    records = []
-    for ex in examples:
-        if ex.id in predictions:
-            result = verifier.score(predictions[ex.id], ex.reference)
-        else:
-            result = verifier.score("", ex.reference)
-            result.error = "missing_prediction"
-        results.append(result)
-        records.append({"id": ex.id, "reward": result.reward, "error": result.error, **result.metrics})
-    return verifier.summarize(results), records
+    results = [verifier.score(predictions[ex.id], ex.reference) if ex.id in predictions
+               else dataclasses.replace(verifier.score("", ex.reference), error="missing_prediction") for ex in examples]
+    return verifier.summarize(results), example_records(examples, results)
+
+
+def example_records(examples: list[Example], results: list[RewardResult]) -> list[dict]:
+    """One record per example: its id, reward, error and metrics (what `compare` reads)."""
+    return [{"id": ex.id, "reward": r.reward, "error": r.error, **r.metrics} for ex, r in zip(examples, results)]
 
 
 LOWER_IS_BETTER = frozenset({"lpips", "mse", "l1", "repeated"})  # per-example metrics where a smaller value is the better one

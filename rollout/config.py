@@ -34,4 +34,7 @@ class RolloutConfig(BaseModel):
     sync_transport: Literal["object_store", "collective"] = Field("object_store", description="How new weights reach the workers: buckets through the Ray object store, or broadcast by learner rank 0 over a torch.distributed group (gloo on CPU, NCCL on GPU)")
     sync_bucket_mb: float = Field(64.0, gt=0.0, description="Size of the weight buckets (object-store objects, or broadcast buffers)")
     timeout_s: float = Field(600.0, gt=0.0, description="A generation call that makes no progress for this long (counted from when a ready, idle worker got it) is cut off: the worker is replaced and its prompts generated again elsewhere")
+    max_attempts: int = Field(3, ge=1, description="Workers a slice of prompts is tried on (the first included) before the step fails naming it; a worker that died or hung is replaced each time")
+    verify_sync_every: int = Field(10, ge=0, description="Post-sync check every this many RL steps (and after every learner restart or pool membership change): every rollout worker and the learner score a fixed probe of sampled sequences, and the run stops if they disagree beyond verify_sync_tolerance; 0 = off")
+    verify_sync_tolerance: float | None = Field(None, gt=0.0, description="Largest log-prob difference the post-sync check accepts; unset = 1e-3 when the engine and the learner both run float32 (measured ~1e-5 on CPU), else 5e-2")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Sampling parameters")

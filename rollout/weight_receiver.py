@@ -1,4 +1,4 @@
-"""vLLM worker extension that loads new weights in place, from either transport (learner/weights.py).
+"""vLLM worker extension that loads new weights in place, from either transport (core/weights.py).
 
 vLLM mixes this class into its worker; the rollout worker calls its methods with
 `llm.collective_rpc(...)`. Object store: buckets are staged as bytes, then `commit_weights` reloads
@@ -24,7 +24,7 @@ class WeightReceiver:
         return self._reload(item for data in buckets for item in load(data).items())
 
     def join_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str, own_host: str) -> None:
-        from learner.weights import WeightGroup
+        from core.weights import WeightGroup
 
         self._weight_group = None  # a group being replaced (the pool changed) is dropped first
         self._weight_group = WeightGroup(host, port, rank, world_size, backend, own_host=own_host)

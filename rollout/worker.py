@@ -1,29 +1,33 @@
 """A rollout worker: one vLLM engine in a Ray actor, generating groups from token-id prompts.
 
-`generate` returns, per prompt, the G sampled responses with their token ids, the log-probs vLLM
-sampled them with (after temperature, the same distribution the learner recomputes), finish
-reasons, and the weights version used. `load_weights` swaps in new weights in place (versioned).
+`generate(prompts, n)` returns a Group per Prompt (core/protocol.py): the G sampled responses with their
+token ids, the log-probs vLLM sampled them with (after temperature, the same distribution the learner
+recomputes), finish reasons, their text (text models: decoded once, here), and the weights version used.
+`load_weights` / `receive_weights` swap in new weights in place (versioned), and `prompt_logprobs` scores given responses (the post-sync check).
 With a seed per prompt the samples are a function of (weights, prompt, seed) alone, whichever worker
 draws them and whatever it did before: a prompt re-generated after a worker died, or after a resume,
 gets the same samples. A fatal engine error ends the actor's process (vLLM's engine would otherwise
 stay dead inside a live actor), so the pool sees a dead worker and replaces it.
 
-With a plan per prompt ({"generate": k, "append": [ids, ...]}, see worlds.registry.Plan) generation
-is interactive and domain-free: generate exactly k tokens, append the next given ids, generate k
-more, ... (sampling only ids in the plan's `allowed` range [lo, hi) when it has one). Each response
-then carries a `mask` (1 = generated, 0 = given; given tokens get log-prob 0). A model folder
-without a text tokenizer is served from token ids alone.
+With a Plan (core/protocol.py) generation is interactive and domain-free: generate exactly k tokens,
+append the next given ids, generate k more, ... (sampling only ids in the plan's `allowed` range
+[lo, hi) when it has one). Each response then carries a `mask` (1 = generated, 0 = given; given tokens
+get log-prob 0). A model folder without a text tokenizer is served from token ids alone.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
 
 import ray
 
-from rollout.config import RolloutConfig
+from core.protocol import Group, Prompt, Response
+from rollout.config import RolloutConfig, SamplingConfig
+
+log = logging.getLogger(__name__)
 
 SEED_STRIDE = 1 << 12  # vLLM gives the n samples of a seeded prompt the seeds s, s + 1, ..., s + n - 1
 
@@ -34,7 +38,7 @@ def exit_if_engine_dead(err: BaseException) -> None:
     from vllm.v1.engine.exceptions import EngineDeadError
 
     if isinstance(err, EngineDeadError):
-        print(f"rollout worker: the vLLM engine died ({err}); exiting so the worker is replaced", flush=True)
+        log.error("rollout worker: the vLLM engine died (%s); exiting so the worker is replaced", err)
         os._exit(1)
 
 
@@ -54,7 +58,7 @@ def whole_prefills_on_cpu(max_model_len: int) -> dict:
 
 class RolloutWorker:
     def __init__(self, model_path: str, config: dict, seed: int = 0):
-        from services.cluster import redirect_worker_output
+        from core.actors import redirect_worker_output
 
         redirect_worker_output()  # vLLM's output to the run's logs/ (run.worker_logs)
         cfg = RolloutConfig.model_validate(config)
@@ -65,7 +69,7 @@ class RolloutWorker:
         platform_compat.apply()
         from vllm import LLM
 
-        from learner.weights import bind_collectives_to, node_address
+        from core.net import bind_collectives_to, node_address
 
         bind_collectives_to(node_address())  # the engine's own (world size 1) gloo group listens on this node's address only
 
@@ -84,12 +88,12 @@ class RolloutWorker:
             worker_extension_cls="rollout.weight_receiver.WeightReceiver",
         )
 
-    def _params(self, n: int, sampling: dict | None, seed: int | None = None, **fixed):
+    def _params(self, n: int, sampling: SamplingConfig | None, seed: int | None = None, **fixed):
         from vllm import SamplingParams
 
-        s = self.cfg.sampling.model_copy(update=sampling or {})
+        s = sampling or self.cfg.sampling
         options = dict(n=n, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, max_tokens=s.max_new_tokens, logprobs=0, seed=seed)
-        return SamplingParams(**{**options, **fixed}, detokenize=self.has_tokenizer)
+        return SamplingParams(**{**options, **fixed}, detokenize=False)  # decoded once, whole, in _generate
 
     def ready(self) -> int:
         """The worker's process id, once its engine is up."""
@@ -99,67 +103,83 @@ class RolloutWorker:
     def _sampled_logprobs(completion) -> list[float]:
         return [step[token].logprob for step, token in zip(completion.logprobs, completion.token_ids)]
 
-    def generate(self, prompts: list[list[int]], n: int, sampling: dict | None = None, plans: list[dict] | None = None,
-                 seeds: list[int] | None = None) -> list[dict]:
-        """G = n samples for each token-id prompt (interactively when plans are given), seeded per prompt
-        when `seeds` are given; each group also carries the weights version and the seconds this call took."""
+    def generate(self, prompts: list[Prompt], n: int, sampling: SamplingConfig | None = None) -> list[Group]:
+        """G = n samples for each prompt (interactively for prompts with a plan; seeded per prompt when
+        it has a seed), with the pool's sampling settings unless `sampling` is given."""
         start = time.perf_counter()
-        seeds = seeds if seeds is not None else [None] * len(prompts)
         try:
-            groups = self._generate_planned(prompts, n, sampling, plans, seeds) if plans is not None else self._generate(prompts, n, sampling, seeds)
+            if any(p.plan is not None for p in prompts):
+                responses = self._generate_planned(prompts, n, sampling)
+            else:
+                responses = self._generate(prompts, n, sampling)
         except Exception as err:
             exit_if_engine_dead(err)
             raise
-        for g in groups:
-            g.update(version=self.version, seconds=time.perf_counter() - start)
-        return groups
+        seconds = time.perf_counter() - start
+        return [Group(list(p.ids), rs, self.version, seconds) for p, rs in zip(prompts, responses)]
 
-    def _generate(self, prompts: list[list[int]], n: int, sampling: dict | None, seeds: list) -> list[dict]:
+    def _generate(self, prompts: list[Prompt], n: int, sampling: SamplingConfig | None) -> list[list[Response]]:
         from vllm.inputs import TokensPrompt
 
-        params = [self._params(n, sampling, seed) for seed in seeds]
-        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], params, use_tqdm=False)
-        groups = []
-        for prompt, out in zip(prompts, outputs):
-            responses = [
-                {"response_ids": list(o.token_ids), "logprobs": self._sampled_logprobs(o), "finish_reason": o.finish_reason}
-                for o in out.outputs
-            ]
-            groups.append({"prompt_ids": list(prompt), "responses": responses})
-        return groups
+        params = [self._params(n, sampling, p.seed) for p in prompts]
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p.ids)) for p in prompts], params, use_tqdm=False)
+        completions = [o for out in outputs for o in out.outputs]
+        # the model's tokenizer decodes each whole response once (vLLM's streaming detokenizer would hold back a
+        # trailing partial character, so the verifier would read other text than `python -m rewards score` does)
+        texts = self.llm.get_tokenizer().batch_decode([o.token_ids for o in completions], skip_special_tokens=True) if self.has_tokenizer else None
+        responses = [Response(list(o.token_ids), self._sampled_logprobs(o), None, o.finish_reason, texts[i] if texts else None)
+                     for i, o in enumerate(completions)]
+        return [responses[i * n : (i + 1) * n] for i in range(len(prompts))]
 
-    def _generate_planned(self, prompts: list[list[int]], n: int, sampling: dict | None, plans: list[dict], seeds: list) -> list[dict]:
+    def _generate_planned(self, prompts: list[Prompt], n: int, sampling: SamplingConfig | None) -> list[list[Response]]:
         """Rounds of fixed-length generation: round r extends every live sample by the plan's r-th given
         ids (r > 0) and `generate` sampled tokens; all samples of all prompts go to the engine at once
         (sample j of a seeded prompt draws round r with seed + j + r * SEED_STRIDE)."""
         from vllm.inputs import TokensPrompt
 
-        responses = [[{"response_ids": [], "logprobs": [], "mask": [], "finish_reason": "length"} for _ in range(n)] for _ in prompts]
-        for r in range(max(len(p["append"]) for p in plans) + 1):
-            live = [(i, j) for i, plan in enumerate(plans) if r <= len(plan["append"]) for j in range(n)]
+        if any(p.plan is None for p in prompts):
+            raise ValueError("a generate call mixes prompts with and without a plan")
+        ids = [[[] for _ in range(n)] for _ in prompts]
+        logprobs = [[[] for _ in range(n)] for _ in prompts]
+        masks = [[[] for _ in range(n)] for _ in prompts]
+        for r in range(max(len(p.plan.append) for p in prompts) + 1):
+            live = [(i, j) for i, p in enumerate(prompts) if r <= len(p.plan.append) for j in range(n)]
             requests, params, cache = [], [], {}
             for i, j in live:
-                resp, plan = responses[i][j], plans[i]
+                plan, seed = prompts[i].plan, prompts[i].seed
                 if r > 0:
-                    given = list(plan["append"][r - 1])
-                    resp["response_ids"] += given
-                    resp["logprobs"] += [0.0] * len(given)
-                    resp["mask"] += [0] * len(given)
-                requests.append(TokensPrompt(prompt_token_ids=list(prompts[i]) + resp["response_ids"]))
+                    given = list(plan.append[r - 1])
+                    ids[i][j] += given
+                    logprobs[i][j] += [0.0] * len(given)
+                    masks[i][j] += [0] * len(given)
+                requests.append(TokensPrompt(prompt_token_ids=list(prompts[i].ids) + ids[i][j]))
                 # a segment has a fixed length: the model's end-of-sequence token does not end it
-                seed = None if seeds[i] is None else seeds[i] + j + r * SEED_STRIDE
-                key = (plan["generate"], tuple(plan.get("allowed") or ()), seed)
+                seed = None if seed is None else seed + j + r * SEED_STRIDE
+                key = (plan.generate, tuple(plan.allowed or ()), seed)
                 if key not in cache:
                     allowed = {"allowed_token_ids": list(range(*key[1]))} if key[1] else {}
                     cache[key] = self._params(1, sampling, seed, max_tokens=key[0], ignore_eos=True, **allowed)
                 params.append(cache[key])
             for (i, j), out in zip(live, self.llm.generate(requests, params, use_tqdm=False)):
                 completion = out.outputs[0]
-                resp = responses[i][j]
-                resp["response_ids"] += list(completion.token_ids)
-                resp["logprobs"] += self._sampled_logprobs(completion)
-                resp["mask"] += [1] * len(completion.token_ids)
-        return [{"prompt_ids": list(p), "responses": group} for p, group in zip(prompts, responses)]
+                ids[i][j] += list(completion.token_ids)
+                logprobs[i][j] += self._sampled_logprobs(completion)
+                masks[i][j] += [1] * len(completion.token_ids)
+        return [[Response(ids[i][j], logprobs[i][j], masks[i][j], "length") for j in range(n)] for i in range(len(prompts))]
+
+    def prompt_logprobs(self, sequences: list[tuple[list[int], list[int]]]) -> list[list[float]]:
+        """log p(response token | everything before it) at temperature 1, for each (prompt ids, response
+        ids): the engine's own numbers for the same tokens the learner scores (the post-sync check)."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        params = SamplingParams(max_tokens=1, temperature=1.0, prompt_logprobs=0, detokenize=False)
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p) + list(r)) for p, r in sequences], params, use_tqdm=False)
+        out = []
+        for (prompt, response), o in zip(sequences, outputs):
+            tokens = list(prompt) + list(response)
+            out.append([o.prompt_logprobs[t][tokens[t]].logprob for t in range(len(prompt), len(tokens))])
+        return out
 
     def load_weights(self, version: int, bucket_refs: list) -> dict:
         """Fetch the buckets from the object store one by one, reload in place, clear the prefix cache."""
@@ -170,7 +190,7 @@ class RolloutWorker:
 
     def join_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str) -> None:
         """Join the weight-broadcast group as receiver `rank` (blocks until every member joined)."""
-        from learner.weights import node_address
+        from core.net import node_address
 
         self.llm.collective_rpc("join_weight_group", args=(host, port, rank, world_size, backend, node_address()))
 

@@ -17,12 +17,14 @@ run repeats the uninterrupted one step for step.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
 
 from ray.exceptions import RayTaskError
 
+log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 
 
@@ -120,7 +122,7 @@ class Checkpoints:
                     return int(json.loads((self.dir / tag / MANIFEST).read_text())["step"])
                 except RayTaskError as err:
                     problem = f"the learner could not load it: {str(err).strip().splitlines()[-1][:300]}"
-            print(f"checkpoint {self.dir / tag} is unusable ({problem}); trying the one before", flush=True)
+            log.warning("checkpoint %s is unusable (%s); trying the one before", self.dir / tag, problem)
             tried.append(str(self.dir / tag))
         if tags:
             raise CheckpointError(f"no usable checkpoint in {self.dir} (tried {', '.join(tried)}): delete {self.dir} to start the RL stage over")

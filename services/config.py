@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from learner.config import LearnerConfig
 from learner.tiny import TinyModelConfig
@@ -52,6 +52,7 @@ class RunConfig(BaseModel):
     max_learner_restarts: int = Field(3, ge=0, description="Times the learner group may be re-created from the newest checkpoint after a rank died, before the run fails")
     dashboard: bool = Field(True, description="Start the Ray dashboard (on 127.0.0.1) with the local cluster a run starts when it has no cluster address; its URL is printed")
     worker_logs: Literal["file", "console"] = Field("file", description="Where the actors' output (vLLM, DeepSpeed, Ray workers) goes: file = <run dir>/logs/<actor>.log, console = mixed into the job's output")
+    start_timeout_s: float = Field(1800.0, gt=0.0, description="How long the job's actors may take to be placed and start (an autoscaler adding nodes included) before the job fails naming them")
     check_resources: bool = Field(True, description="Before starting actors, fail when the roles ask for more CPUs / GPUs / custom resources than the cluster has or can autoscale to")
     eval_split: Literal["validation", "test"] = Field("test", description="Split the eval stage scores")
     eval_max_examples: int | None = Field(None, ge=1, description="Cap on evaluated examples (unset = the whole split)")
@@ -79,6 +80,13 @@ class JobConfig(BaseModel):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig, description="Rollout workers (vLLM)")
     rewards: RewardConfig = Field(default_factory=RewardConfig, description="Reward workers (verifiers)")
     learner: LearnerConfig = Field(default_factory=LearnerConfig, description="Learner ranks (DeepSpeed) and GRPO")
+
+    @model_validator(mode="after")
+    def _fill_derived(self) -> "JobConfig":
+        """Defaults that follow other fields: Dr. GRPO's constant is the generation budget."""
+        if self.learner.algorithm.norm_tokens is None:
+            self.learner.algorithm.norm_tokens = self.rollout.sampling.max_new_tokens
+        return self
 
 
 class ConfigError(ValueError):

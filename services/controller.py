@@ -13,16 +13,14 @@ import json
 import time
 from pathlib import Path
 
-import ray
-
 from services.checkpoints import write_atomically
 from services.config import JobConfig
-from services.ctl import JobStopped, start_control
+from services.ctl import JobStopped, start_control, wanted
 from services.evaluation import evaluate
 from services.mle import mle_stage
 from services.resources import check as check_resources
 from services.rl import rl_stage
-from services.run import Run, load_tokenizer, prepare_model
+from services.run import Pools, Run, load_tokenizer, prepare_model
 
 
 def run_job(cfg: JobConfig) -> dict:
@@ -31,12 +29,11 @@ def run_job(cfg: JobConfig) -> dict:
     import platform_compat
 
     platform_compat.apply()
-    from services.cluster import ray_session, worker_logs_in
+    from core.actors import worker_logs_in
+    from core.cluster import ray_session
 
+    configure_logging()
     run = Run(cfg)
-    state_file = run.dir / "stages.json"
-    finished = json.loads(state_file.read_text()) if state_file.exists() else {}
-    outputs: dict = {}
     with ray_session(dashboard=cfg.run.dashboard) as session, worker_logs_in(run.dir.resolve() / "logs", cfg.run.worker_logs == "file"):
         print(session.banner(), flush=True)
         if cfg.run.worker_logs == "file":
@@ -44,28 +41,53 @@ def run_job(cfg: JobConfig) -> dict:
         if cfg.run.check_resources:
             check_resources(cfg)
         run.control = start_control(cfg)  # `python -m services.ctl status|scale|stop` from here on
-        model_path = prepare_model(run)
-        tokenizer = load_tokenizer(model_path)
-        train = run.split("train", tokenizer)
-        for stage in cfg.run.stages:
-            done = finished.get(stage)
-            if done and Path(done["output"], "config.json").exists() and done.get("rl_steps", 0) >= (cfg.run.rl_steps if stage == "rl" else 0):
-                model_path = outputs[stage] = done["output"]
-                print(f"stage {stage} already done ({model_path}): skipped")
-                continue
-            if ray.get(run.control.wanted.remote())[1]:  # `services.ctl stop` during an earlier stage: stop between stages
-                raise JobStopped(f"stopped by services.ctl before stage {stage} (finished stages are kept): rerun the same command to go on")
-            t0 = time.perf_counter()
-            run.control.report.remote({"stage": stage})
-            if stage == "mle":
-                model_path = outputs["mle"] = mle_stage(run, model_path, train)
-            elif stage == "rl":
-                model_path = outputs["rl"] = rl_stage(run, model_path, train, tokenizer)
-            elif stage == "eval":
-                models = {name: outputs[name] for name in ("mle", "rl") if name in outputs} or {Path(model_path).name: model_path}
-                outputs["eval"] = evaluate(run, models, run.split(cfg.run.eval_split, tokenizer), tokenizer)
-            if stage in ("mle", "rl"):
-                finished[stage] = {"output": outputs[stage], **({"rl_steps": cfg.run.rl_steps} if stage == "rl" else {})}
-                write_atomically(state_file, json.dumps(finished))
-            print(f"stage {stage} done in {time.perf_counter() - t0:.1f} s")
+        pools = Pools(run)  # the rollout and reward pools, started by the first stage that needs them, kept to the end
+        try:
+            return run_stages(run, pools)
+        finally:
+            pools.close()
+
+
+def run_stages(run: Run, pools: Pools) -> dict:
+    """The stages not finished yet, in order (see the module's docstring); returns their outputs."""
+    cfg, state_file = run.cfg, run.dir / "stages.json"
+    finished = json.loads(state_file.read_text()) if state_file.exists() else {}
+    outputs: dict = {}
+    model_path = prepare_model(run)
+    tokenizer = load_tokenizer(model_path)
+    train = run.split("train", tokenizer)
+    for stage in cfg.run.stages:
+        done = finished.get(stage)
+        if done and Path(done["output"], "config.json").exists() and done.get("rl_steps", 0) >= (cfg.run.rl_steps if stage == "rl" else 0):
+            model_path = outputs[stage] = done["output"]
+            print(f"stage {stage} already done ({model_path}): skipped")
+            continue
+        if wanted(run.control)[1]:  # `services.ctl stop` during an earlier stage: stop between stages
+            raise JobStopped(f"stopped by services.ctl before stage {stage} (finished stages are kept): rerun the same command to go on")
+        t0 = time.perf_counter()
+        run.control.report.remote({"stage": stage})
+        if stage == "mle":
+            model_path = outputs["mle"] = mle_stage(run, model_path, train)
+        elif stage == "rl":
+            model_path = outputs["rl"] = rl_stage(run, model_path, train, pools)
+        elif stage == "eval":
+            models = {name: outputs[name] for name in ("mle", "rl") if name in outputs} or {Path(model_path).name: model_path}
+            outputs["eval"] = evaluate(run, models, run.split(cfg.run.eval_split, tokenizer), pools)
+        if stage in ("mle", "rl"):
+            finished[stage] = {"output": outputs[stage], **({"rl_steps": cfg.run.rl_steps} if stage == "rl" else {})}
+            write_atomically(state_file, json.dumps(finished))
+        print(f"stage {stage} done in {time.perf_counter() - t0:.1f} s")
     return outputs
+
+
+def configure_logging() -> None:
+    """The job's diagnostics (worker replaced, resumed from a checkpoint, ...) on stderr, one line each."""
+    import logging
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for package in PACKAGES:
+        logging.getLogger(package).setLevel(logging.INFO)
+
+
+PACKAGES = ("core", "services", "rollout", "learner", "rewards", "worlds")

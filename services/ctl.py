@@ -24,6 +24,7 @@ import sys
 
 NAMESPACE = "rlvr"
 POOLS = ("rollout", "rewards")
+CONTROL_TIMEOUT_S = 60.0  # the control actor answers at once; longer means it is gone or its node is
 
 
 def control_name(run_name: str) -> str:
@@ -83,13 +84,22 @@ def start_control(cfg):
     return control
 
 
+def wanted(control) -> tuple[dict[str, int], bool]:
+    """(the wanted pool sizes, stop asked) from the job's control actor, within CONTROL_TIMEOUT_S."""
+    import ray
+    from ray.exceptions import GetTimeoutError
+
+    try:
+        return ray.get(control.wanted.remote(), timeout=CONTROL_TIMEOUT_S)
+    except GetTimeoutError:
+        raise RuntimeError(f"the job's control actor did not answer within {CONTROL_TIMEOUT_S:g} s (asked for the wanted pool sizes)") from None
+
+
 def apply_sizes(control, rollout, rewards, step: int, total: int) -> tuple[bool, dict]:
     """Between steps: take the wanted sizes (rollout workers that join start in the background, those
     that are up load the current weights and serve from now), report the job's state; returns
     (stop requested, the pool metrics of the step)."""
-    import ray
-
-    sizes, stop = ray.get(control.wanted.remote())
+    sizes, stop = wanted(control)
     if sizes["rollout"] != len(rollout.workers) + len(rollout.joining):
         rollout.request(sizes["rollout"])
     rewards.resize(sizes["rewards"])

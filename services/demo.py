@@ -24,7 +24,8 @@ from services.config import ConfigError, load_config
 from services.evaluation import evaluate
 from services.mle import mle_stage
 from services.rl import rl_stage
-from services.run import Run, load_tokenizer, prepare_model
+from services.controller import configure_logging
+from services.run import Pools, Run, load_tokenizer, prepare_model
 
 
 def reward_curve(run: Run, width: int = 10) -> list[tuple[int, float]]:
@@ -49,9 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     import platform_compat
 
     platform_compat.apply()
-    from services.cluster import ray_session, worker_logs_in
+    from core.actors import worker_logs_in
+    from core.cluster import ray_session
     from services.resources import check as check_resources
 
+    configure_logging()
     start = time.perf_counter()
     previous = Path(cfg.run.output_dir) / cfg.run.name
     if (previous / "config.yaml").exists():  # a benchmark from scratch every time: an old demo's checkpoints must not be resumed
@@ -66,18 +69,22 @@ def main(argv: list[str] | None = None) -> int:
         init = prepare_model(run)
         tokenizer = load_tokenizer(init)
         train, held_out = run.split("train", tokenizer), run.split(cfg.run.eval_split, tokenizer)
-
-        t0 = time.perf_counter()
-        mle = mle_stage(run, init, train)
-        timings["mle"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        rl = rl_stage(run, mle, train, tokenizer)
-        timings["rl"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        control = mle_stage(run, mle, train, name="mle_control", time_budget_s=timings["rl"])
-        timings["mle_control"] = time.perf_counter() - t0
-
-        results = evaluate(run, {"mle": mle, "mle_control": control, "rl": rl}, held_out, tokenizer, best_of=["mle", "rl"])
+        pools = Pools(run)
+        try:
+            t0 = time.perf_counter()
+            mle = mle_stage(run, init, train)
+            timings["mle"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            rl = rl_stage(run, mle, train, pools)
+            timings["rl"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            control = mle_stage(run, mle, train, name="mle_control", time_budget_s=timings["rl"])
+            timings["mle_control"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            results = evaluate(run, {"mle": mle, "mle_control": control, "rl": rl}, held_out, pools, best_of=["mle", "rl"])
+            timings["eval"] = time.perf_counter() - t0
+        finally:
+            pools.close()
     timings["total"] = time.perf_counter() - start
 
     print(f"\n== held-out {cfg.run.eval_split} split, {len(held_out)} examples, greedy ==\n{format_side_by_side(results)}")

@@ -6,42 +6,45 @@ import json
 
 from tqdm import tqdm
 
+from core.protocol import Prompt
 from services.pipeline import sampling_seeds
-from services.run import Encoded, Run, plans_of, predictions
+from services.run import Encoded, Pools, Run
+from worlds.registry import BaselineWorld, ReportingWorld
 
 
-def evaluate(run: Run, models: dict[str, str], data: list[Encoded], tokenizer, best_of: list[str] | None = None) -> dict[str, dict]:
+def evaluate(run: Run, models: dict[str, str], data: list[Encoded], pools: Pools, best_of: list[str] | None = None) -> dict[str, dict]:
     """Predictions of each model on `data` in each of run.eval_modes (greedy; sampled at
-    run.eval_temperature / eval_top_k from the run's seed), scored with the world's verifier, saved as
-    eval_<name>.json and printed side by side. Results are keyed by model name, with "@sampled" added
-    in the sampled mode. A world with `baselines` (web: the "nothing changes" answer) has them scored
+    run.eval_temperature / eval_top_k from the run's seed), scored by the reward pool, saved as
+    eval_<name>.json and printed side by side. One rollout pool serves every model (its weights swapped
+    in place) and every decoding. Results are keyed by model name, with "@sampled" added in the
+    sampled mode. A world with `baselines` (web: the "nothing changes" answer) has them scored
     alongside; a world with a `report` (video: strip images; web: sample texts) gets every prediction.
     An "rl" model is compared with each other model example by example (paired.json).
     With run.eval_best_of, the best-of-N curves of the models named in `best_of` (default: all)."""
-    from rewards.score import format_side_by_side, score_examples
-    from rollout.pool import RolloutPool
+    from rewards.registry import get_verifier
+    from rewards.score import example_records, format_side_by_side, score_examples
 
     cfg = run.cfg
-    temperature = {"greedy": 0.0, "sampled": cfg.run.eval_temperature}
+    summarize = get_verifier(run.verifier).summarize
+    examples, references = [e.example for e in data], [e.example.reference for e in data]
+    names = {(mode, model): model if mode == "greedy" else f"{model}@{mode}" for mode in cfg.run.eval_modes for model in models}
     summaries, responses, records_of = {}, {}, {}
-    runs = [(mode, model, path) for mode in cfg.run.eval_modes for model, path in models.items()]
-    for mode, model, path in tqdm(runs, desc="evaluation", unit="model", disable=None):  # a bar on a terminal only
-        sampling = cfg.rollout.sampling.model_copy(update={"temperature": temperature[mode], "top_k": cfg.run.eval_top_k if mode == "sampled" else -1})
-        name = model if mode == "greedy" else f"{model}@{mode}"
-        pool = RolloutPool(path, cfg.rollout.model_copy(update={"sampling": sampling}), seed=cfg.run.seed, role="eval-rollout")
-        try:
-            groups = pool.generate([e.prompt_ids for e in data], n=1, plans=plans_of(data), seeds=sampling_seeds(cfg.run.seed, "eval", len(data)))
-        finally:
-            pool.shutdown()
-        responses[name] = predictions(groups, tokenizer)
-        summary, records = score_examples([e.example for e in data], {e.example.id: p for e, p in zip(data, responses[name])}, run.verifier)
-        for record, response in zip(records, responses[name]):
-            if isinstance(response, str):  # text worlds: the prediction beside its score (token worlds: see report)
-                record["prediction"] = response
-        summaries[name], records_of[name] = {"model": path, **summary}, records
-        (run.dir / f"eval_{name}.json").write_text(json.dumps({"summary": summaries[name], "samples": records}, indent=1))
-    if hasattr(run.world, "baselines"):  # fixed answers scored beside the models (web: "nothing changes")
-        examples = [e.example for e in data]
+    order = sorted(models, key=lambda m: models[m] != pools.serving)  # the model the workers hold first: one load fewer
+    for model in tqdm(order, desc="evaluation", unit="model", disable=None):  # a bar on a terminal only
+        rollout = pools.rollout(models[model])
+        for mode in cfg.run.eval_modes:
+            name = names[mode, model]
+            groups = rollout.generate(prompts_of(data, cfg.run.seed, "eval"), n=1, sampling=eval_sampling(cfg, mode))
+            responses[name] = [g.predictions()[0] for g in groups]
+            results = pools.rewards().score(responses[name], references)
+            records = example_records(examples, results)
+            for record, response in zip(records, responses[name]):
+                if isinstance(response, str):  # text worlds: the prediction beside its score (token worlds: see report)
+                    record["prediction"] = response
+            summaries[name], records_of[name] = {"model": models[model], **summarize(results)}, records
+            (run.dir / f"eval_{name}.json").write_text(json.dumps({"summary": summaries[name], "samples": records}, indent=1))
+    summaries = {names[key]: summaries[names[key]] for key in names}  # mode by mode, as printed
+    if isinstance(run.world, BaselineWorld):  # fixed answers scored beside the models (web: "nothing changes")
         for name, answers in run.world.baselines(examples).items():
             summary, _ = score_examples(examples, {ex.id: a for ex, a in zip(examples, answers)}, run.verifier)
             summaries[name] = {"model": "fixed answer", **summary}
@@ -49,11 +52,23 @@ def evaluate(run: Run, models: dict[str, str], data: list[Encoded], tokenizer, b
     print(f"== evaluation ({len(data)} {cfg.run.eval_split} examples; {modes}) ==\n{format_side_by_side(summaries)}")
     if "rl" in models and len(models) > 1:
         paired_with_rl(run, records_of)
-    if hasattr(run.world, "report"):
-        print(f"saved {run.world.report(run.dir, [e.example for e in data], responses)}")
+    if isinstance(run.world, ReportingWorld):
+        print(f"saved {run.world.report(run.dir, examples, {n: responses[n] for n in summaries if n in responses})}")
     if cfg.run.eval_best_of:
-        best_of_n(run, {m: p for m, p in models.items() if best_of is None or m in best_of}, data, tokenizer)
+        best_of_n(run, {m: p for m, p in models.items() if best_of is None or m in best_of}, data, pools)
     return summaries
+
+
+def eval_sampling(cfg, mode: str):
+    """The rollout sampling of an eval mode: greedy, or sampled at run.eval_temperature / eval_top_k."""
+    if mode == "greedy":
+        return cfg.rollout.sampling.model_copy(update={"temperature": 0.0, "top_k": -1})
+    return cfg.rollout.sampling.model_copy(update={"temperature": cfg.run.eval_temperature, "top_k": cfg.run.eval_top_k})
+
+
+def prompts_of(data: list[Encoded], seed: int, key: str) -> list[Prompt]:
+    """The eval prompts, each with a sampling seed of (seed, key, position)."""
+    return [e.prompt(s) for e, s in zip(data, sampling_seeds(seed, key, len(data)))]
 
 
 PAIRED_METRICS = ("exact_match", "lpips", "psnr", "repeated")  # compared example by example where every record holds them
@@ -90,29 +105,18 @@ def best_of_curve(results: list[list], ns: list[int], summarize) -> dict[int, di
     return {n: summarize([max(samples[:n], key=lambda r: r.reward) for samples in results]) for n in ns}
 
 
-def best_of_n(run: Run, models: dict[str, str], data: list[Encoded], tokenizer) -> dict[str, dict[int, dict]]:
+def best_of_n(run: Run, models: dict[str, str], data: list[Encoded], pools: Pools) -> dict[str, dict[int, dict]]:
     """Sample max(run.eval_best_of) predictions per example from each model (run.eval_temperature /
     eval_top_k), score them on the reward workers, and report the best-of-N curve of each model:
     printed, saved as best_of.json and drawn in best_of.png."""
-    from rewards.pool import RewardPool
     from rewards.registry import get_verifier
-    from rollout.pool import RolloutPool
 
     cfg = run.cfg
     ns, k = sorted(set(cfg.run.eval_best_of)), max(cfg.run.eval_best_of)
-    sampling = cfg.rollout.sampling.model_copy(update={"temperature": cfg.run.eval_temperature, "top_k": cfg.run.eval_top_k})
     curves = {}
     for model, path in tqdm(models.items(), desc="best of N", unit="model", disable=None):
-        pool = RolloutPool(path, cfg.rollout.model_copy(update={"sampling": sampling}), seed=cfg.run.seed, role="eval-rollout")
-        try:
-            groups = pool.generate([e.prompt_ids for e in data], n=k, plans=plans_of(data), seeds=sampling_seeds(cfg.run.seed, "best_of", len(data)))
-        finally:
-            pool.shutdown()
-        rewards = RewardPool(cfg.rewards, run.verifier, role="eval-reward")
-        try:
-            flat = rewards.score(predictions(groups, tokenizer), [e.example.reference for e in data for _ in range(k)])
-        finally:
-            rewards.shutdown()
+        groups = pools.rollout(path).generate(prompts_of(data, cfg.run.seed, "best_of"), n=k, sampling=eval_sampling(cfg, "sampled"))
+        flat = pools.rewards().score([p for g in groups for p in g.predictions()], [e.example.reference for e in data for _ in range(k)])
         curves[model] = best_of_curve([flat[i * k : (i + 1) * k] for i in range(len(data))], ns, get_verifier(run.verifier).summarize)
     keys = [key for key in HEADLINE if key in next(iter(curves.values()))[ns[0]]]
     print(f"== best of N ({len(data)} {cfg.run.eval_split} examples, sampled at temperature {cfg.run.eval_temperature}, top-k {cfg.run.eval_top_k}) ==")

@@ -29,7 +29,7 @@ def mle_stage(run: Run, model_path: str, data: list[Encoded], name: str = "mle",
     cfg = run.cfg
     steps = None if time_budget_s is not None else max(1, int(cfg.run.mle_epochs * len(data) / cfg.run.mle_batch_size))
     learner_cfg = cfg.learner.model_copy(update={"lr": mle_lr(cfg.run, 1, steps), "algorithm": cfg.learner.algorithm.model_copy(update={"kl_coef": 0.0})})
-    learner = LearnerGroup(model_path, learner_cfg, role="mle-learner")
+    learner = LearnerGroup(model_path, learner_cfg, role="mle-learner", seed=cfg.run.seed, start_timeout_s=cfg.run.start_timeout_s)
     log = MetricsLogger(run.metrics_path, name)
     rng = random.Random(cfg.run.seed)
     start = time.perf_counter()

@@ -21,21 +21,30 @@ import queue
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from services.run import Encoded, plans_of, predictions
+from core.protocol import Group, Sample
+from rewards.types import RewardResult
+from rollout.config import SamplingConfig
+from services.run import Encoded
 
 
-@dataclass
-class Batch:
-    """One step's scored groups, as learner samples (see learner/batching.py) plus what was measured."""
+@dataclass(frozen=True)
+class ScoredBatch:
+    """One step's scored groups: what the learner trains on, and what the step logs. N = prompts x G."""
 
     step: int
-    prompts: list[Encoded]
-    samples: list[dict]  # one per response: prompt/response ids, group, version, rollout log-probs, loss mask
-    results: list  # RewardResult per sample
-    timings: dict[str, float] = field(default_factory=dict)
-    greedy: list | None = None  # RewardResult of each prompt's greedy answer (with greedy_baseline)
+    prompts: list[Encoded]  # [prompts] in the order drawn
+    samples: list[Sample]  # [N] group-major: the G samples of prompt 0, then of prompt 1, ...
+    results: list[RewardResult]  # [N] the verifier's result of each sample
+    timings: dict[str, float]  # time/generate (the slowest worker call), time/reward
+    greedy: list[RewardResult] | None = None  # [prompts] each prompt's greedy answer, with greedy_baseline
+
+
+def scored_inputs(prompts: list[Encoded], groups: list[Group]) -> tuple[list, list]:
+    """(predictions, references) for the verifier: every response of every group, in order."""
+    answers = [p for g in groups for p in g.predictions()]
+    return answers, [e.example.reference for e, g in zip(prompts, groups) for _ in g.responses]
 
 
 def _split_by_change(data: list[Encoded], unchanged_per_changed: float) -> tuple[list[Encoded], list[Encoded], int]:
@@ -83,23 +92,15 @@ def sampling_seeds(seed: int, key, count: int) -> list[int]:
     return [int.from_bytes(hashlib.sha256(f"{seed}:{key}:{i}".encode()).digest()[:4], "big") >> 1 for i in range(count)]
 
 
-def to_samples(prompts: list[Encoded], groups: list[dict]) -> list[dict]:
-    """Learner samples of every response of every group, each with the weights version it came from."""
-    return [
-        {"prompt_ids": g["prompt_ids"], "response_ids": r["response_ids"], "group": i, "version": g["version"],
-         "rollout_logprobs": r["logprobs"], **prompts[i].training_fields(r.get("mask"))}
-        for i, g in enumerate(groups)
-        for r in g["responses"]
-    ]
-
-
 class RolloutPipeline:
-    def __init__(self, rollout, rewards, data: list[Encoded], tokenizer, *, seed: int, prompts_per_step: int,
+    def __init__(self, rollout, rewards, data: list[Encoded], *, seed: int, prompts_per_step: int,
                  group_size: int, first_step: int, last_step: int, max_staleness: int, unchanged_per_changed: float | None = None,
-                 greedy_baseline: bool = False):
-        """`greedy_baseline`: also generate one greedy answer per prompt with the same weights and score
-        it (Batch.greedy): the baseline of self-critical advantages, and the greedy reward logged per step."""
-        self.rollout, self.rewards, self.data, self.tokenizer = rollout, rewards, data, tokenizer
+                 greedy_baseline: bool = False, greedy_sampling: SamplingConfig | None = None):
+        """`greedy_baseline`: also generate one greedy answer per prompt with the same weights
+        (`greedy_sampling`: the pool's sampling at temperature 0) and score it (ScoredBatch.greedy): the
+        baseline of self-critical advantages, and the greedy reward logged per step."""
+        self.rollout, self.rewards, self.data = rollout, rewards, data
+        self.greedy_sampling = greedy_sampling
         self.seed, self.prompts_per_step, self.group_size, self.greedy_baseline = seed, prompts_per_step, group_size, greedy_baseline
         self.unchanged_per_changed = unchanged_per_changed
         self.first, self.last, self.max_staleness = first_step, last_step, max_staleness
@@ -112,7 +113,7 @@ class RolloutPipeline:
 
     # ---- the learner's side -----------------------------------------------------------------
 
-    def next(self) -> Batch:
+    def next(self) -> ScoredBatch:
         """The next step's batch (blocks until it is scored); re-raises an error of the rollout side."""
         item = self.batches.get()
         if isinstance(item, BaseException):
@@ -137,11 +138,10 @@ class RolloutPipeline:
 
     def _submit(self, step: int):
         prompts = draw_prompts(self.data, self.seed, step, self.prompts_per_step, self.unchanged_per_changed)
-        seeds = sampling_seeds(self.seed, step, len(prompts))
-        ids, plans = [e.prompt_ids for e in prompts], plans_of(prompts)
-        futures = [self.rollout.submit(ids, n=self.group_size, plans=plans, seeds=seeds)]
+        asked = [e.prompt(seed) for e, seed in zip(prompts, sampling_seeds(self.seed, step, len(prompts)))]
+        futures = [self.rollout.submit(asked, n=self.group_size)]
         if self.greedy_baseline:
-            futures.append(self.rollout.submit(ids, n=1, sampling={"temperature": 0.0}, plans=plans, seeds=seeds))
+            futures.append(self.rollout.submit(asked, n=1, sampling=self.greedy_sampling))
         return prompts, futures
 
     def _wait_for_version(self, version: int) -> bool:
@@ -155,15 +155,16 @@ class RolloutPipeline:
             for step in range(self.first, self.last + 1):
                 prompts, futures = pending
                 groups, *greedy_groups = [self.rollout.collect(f) for f in futures]
-                t_generate = sum(max(g["seconds"] for g in gs) for gs in [groups, *greedy_groups])  # the slowest worker's calls, queueing excluded
+                t_generate = sum(max(g.seconds for g in gs) for gs in [groups, *greedy_groups])  # the slowest worker's calls, queueing excluded
                 t0 = time.perf_counter()
-                samples = to_samples(prompts, groups)
-                answers, references = predictions(groups, self.tokenizer), [prompts[s["group"]].example.reference for s in samples]
+                samples = [s for i, (e, g) in enumerate(zip(prompts, groups)) for s in Sample.from_group(g, i, e.allowed)]
+                answers, references = scored_inputs(prompts, groups)
                 for gs in greedy_groups:  # scored in the same call as the samples
-                    answers, references = answers + predictions(gs, self.tokenizer), references + [e.example.reference for e in prompts]
+                    more = scored_inputs(prompts, gs)
+                    answers, references = answers + more[0], references + more[1]
                 results = self.rewards.score(answers, references)
-                batch = Batch(step, prompts, samples, results[: len(samples)], {"time/generate": t_generate, "time/reward": time.perf_counter() - t0},
-                              greedy=results[len(samples):] if greedy_groups else None)
+                batch = ScoredBatch(step, prompts, samples, results[: len(samples)], {"time/generate": t_generate, "time/reward": time.perf_counter() - t0},
+                                    greedy=results[len(samples):] if greedy_groups else None)
                 if self.max_staleness == 0:
                     self.batches.put(batch)  # the next generation needs the weights trained on this batch
                 if step < self.last:

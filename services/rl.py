@@ -1,25 +1,42 @@
 """The RL stage: GRPO with the rollout and reward pools working beside the learner.
 
-Read `rl_stage` top to bottom. Each step: take the step's scored batch from the rollout pipeline
-(services/pipeline.py runs prompts -> rollout pool -> reward pool in the background) -> old and
-reference log-probs, group advantages -> mini-batch GRPO updates -> the pool sizes asked for with
-`services.ctl scale` -> publish the new weights to every rollout worker (services/sync.py) ->
-checkpoint -> metrics. In sync mode the pipeline generates each step with the weights of the step
-before (on-policy); in async mode it generates the next step while the learner trains, at most
-`run.max_staleness` versions behind. The outer loop runs once, plus once
-more each time a learner rank dies: the group is then re-created from the newest checkpoint.
+Read `RLLoop.run` top to bottom. Each step: take the step's scored batch from the rollout pipeline
+(services/pipeline.py runs prompts -> rollout pool -> reward pool in the background) -> group
+advantages -> mini-batch GRPO updates on the learner ranks (which compute the old and reference
+log-probs themselves) -> the pool sizes asked for with `services.ctl scale` -> publish the new weights
+to every rollout worker (services/sync.py), checked now and then by the post-sync probe -> checkpoint
+-> metrics. In sync mode the pipeline generates each step with the weights of the step before
+(on-policy); in async mode it generates the next step while the learner trains, at most
+`run.max_staleness` versions behind. The outer loop runs once, plus once more each time the learner
+group fails: it is then re-created from the newest checkpoint.
+
+The loop's parts (RLParts) are injected: `rl_stage` builds the real ones; tests drive the loop with
+fakes (tests/services/test_rl_loop.py).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
+from dataclasses import dataclass
+from typing import Any, Callable
 
-from services.metrics import MetricsLogger
-from services.run import Encoded, Run
+import torch
+
+from learner.algorithms import ADVANTAGE_ESTIMATORS, NEEDS_GREEDY, kl_penalised_rewards
+from learner.group import LearnerFailure
+from services.config import JobConfig
+from services.ctl import JobStopped
+from services.pipeline import ScoredBatch
+from services.run import Encoded, Pools, Run
+
+log = logging.getLogger(__name__)
+STOP_WAIT_S = 600.0  # how long a stopping rollout side may take to finish the call it is in
+PROBE_SAMPLES = 4  # sequences in the post-sync check's probe
 
 
-def old_logprobs_source(cfg) -> str:
+def old_logprobs_source(cfg: JobConfig) -> str:
     """'rollout' or 'recompute'. auto: the rollout's sampled log-probs are the learner's exactly when
     both compute in float32 and sampling is not truncated (top-k / top-p renormalise what vLLM reports)."""
     if cfg.learner.old_logprobs != "auto":
@@ -29,145 +46,198 @@ def old_logprobs_source(cfg) -> str:
     return "rollout" if exact else "recompute"
 
 
-def add_training_targets(samples: list[dict], results: list, learner, cfg, old_source: str, greedy: list | None = None):
-    """Old (and reference) log-probs and the group advantage of every sample (an estimator in
-    NEEDS_GREEDY gets each prompt's greedy reward from `greedy`); returns the rewards tensor."""
-    import torch
-    from torch.nn.utils.rnn import pad_sequence
+def sync_tolerance(cfg: JobConfig) -> float:
+    if cfg.rollout.verify_sync_tolerance is not None:
+        return cfg.rollout.verify_sync_tolerance
+    return 1e-3 if cfg.rollout.dtype == cfg.learner.dtype == "float32" else 5e-2
 
-    from learner.algorithms import ADVANTAGE_ESTIMATORS, NEEDS_GREEDY, kl_penalised_rewards
 
+def advantages_of(batch: ScoredBatch, cfg: JobConfig, kl: list[float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the rewards the estimator saw, one advantage per sample): the verifier's rewards (minus
+    kl_coef x each sample's KL when the KL is in the reward), normalised per group by the configured
+    estimator (an estimator in NEEDS_GREEDY gets each prompt's greedy reward)."""
     alg = cfg.learner.algorithm
-    olds = [s["rollout_logprobs"] for s in samples] if old_source == "rollout" else learner.logprobs(samples)
-    for s, old in zip(samples, olds):
-        s["old_logprobs"] = old
-    if alg.kl_coef > 0:
-        for s, ref in zip(samples, learner.logprobs(samples, reference=True)):
-            s["ref_logprobs"] = ref
-    reward = torch.tensor([r.reward for r in results])
-    if alg.kl_in_reward and alg.kl_coef > 0:
-        old, ref, mask = (
-            pad_sequence([torch.tensor(row, dtype=torch.float32) for row in rows], batch_first=True)
-            for rows in ([s["old_logprobs"] for s in samples], [s["ref_logprobs"] for s in samples], [s.get("loss_mask", [1.0] * len(s["response_ids"])) for s in samples])
-        )
-        reward = kl_penalised_rewards(reward, old, ref, mask, alg.kl_coef, alg.kl_estimator)
-    baseline = {"greedy": torch.tensor([greedy[s["group"]].reward for s in samples])} if alg.advantage_estimator in NEEDS_GREEDY else {}
-    advantages = ADVANTAGE_ESTIMATORS[alg.advantage_estimator](reward, torch.tensor([s["group"] for s in samples]), **baseline)
-    for s, a in zip(samples, advantages.tolist()):
-        s["advantage"] = a
-    return reward
+    reward = torch.tensor([r.reward for r in batch.results], dtype=torch.float32)
+    if kl is not None:
+        reward = kl_penalised_rewards(reward, torch.tensor(kl, dtype=torch.float32), alg.kl_coef)
+    groups = torch.tensor([s.group for s in batch.samples])
+    baseline = {"greedy": torch.tensor([batch.greedy[s.group].reward for s in batch.samples])} if alg.advantage_estimator in NEEDS_GREEDY else {}
+    return reward, ADVANTAGE_ESTIMATORS[alg.advantage_estimator](reward, groups, **baseline)
 
 
-def rl_stage(run: Run, model_path: str, data: list[Encoded], tokenizer) -> str:
-    """GRPO for run.rl_steps steps (sync or async). Checkpoints every `checkpoint_every` steps; a rerun
-    resumes after the newest usable one, and a learner rank that dies brings the learner group back
-    from it (the steps since are done again, marked `redone` in the metrics). Rollout and reward
-    workers that die or hang are replaced inside their pools (rollout/pool.py, rewards/pool.py).
-    Between steps the pools take the sizes asked for with `services.ctl scale`, and `services.ctl
-    stop` ends the stage after a step with a checkpoint (services/ctl.py)."""
-    from learner.algorithms import NEEDS_GREEDY
-    from learner.batching import loss_tokens
-    from learner.group import LearnerFailure, LearnerGroup
-    from rewards.pool import RewardPool
+@dataclass
+class RLParts:
+    """What the RL loop drives. `rl_stage` builds the real ones (Ray actors); tests give fakes."""
+
+    rollout: Any  # RolloutPool: its workers, fault counters
+    rewards: Any  # RewardPool: fault counters
+    new_learner: Callable[[], Any]  # a fresh LearnerGroup from the stage's start model
+    new_sync: Callable[[Any], Any]  # WeightSync between a learner group and the rollout pool
+    new_pipeline: Callable[[int], Any]  # RolloutPipeline generating from a first step on
+    between_steps: Callable[[int], tuple[bool, dict]]  # step -> (stop asked, pool metrics): `services.ctl` sizes and stop
+    checkpoints: Any  # Checkpoints
+    log: Any  # MetricsLogger
+    summarize: Callable[[list], dict]  # the verifier's summary of a step's results
+
+
+class RLLoop:
+    def __init__(self, cfg: JobConfig, parts: RLParts):
+        self.cfg, self.parts = cfg, parts
+        self.learner = None
+        self.learner_restarts = 0
+        self.probe = None  # the post-sync check's fixed sequences (from the first step trained)
+        self.checked_workers: list = []  # the rollout workers the last post-sync check saw
+
+    def run(self):
+        """GRPO for run.rl_steps steps; returns the learner group holding the final weights."""
+        cfg, p = self.cfg, self.parts
+        while True:  # one pass per learner group: the first, and one after each learner failure
+            first = self.start_learner()
+            pipeline = p.new_pipeline(first)
+            try:
+                for step in range(first, cfg.run.rl_steps + 1):
+                    t = {"start": time.perf_counter()}
+                    batch = pipeline.next()  # generated and scored beside the learner; waits only for what did not overlap
+                    t["wait"] = time.perf_counter()
+                    reward, train = self.train(batch)
+                    t["train"] = time.perf_counter()
+                    stop, pools = p.between_steps(step)  # `services.ctl scale`: joiners that are up serve from here
+                    t["pools"] = time.perf_counter()
+                    synced = {**self.sync.publish(step), **self.check_sync(step, batch)}  # waits for a generation in flight on the workers
+                    pipeline.published(step)
+                    if step % cfg.run.checkpoint_every == 0 or step == cfg.run.rl_steps or stop:
+                        p.checkpoints.save(self.learner, step)
+                    t["end"] = time.perf_counter()
+                    p.log.log(step, cfg.run.rl_steps, self.step_metrics(step, batch, reward, train, synced, pools, t))
+                    if stop:
+                        raise JobStopped(f"stopped by services.ctl after step {step} of {cfg.run.rl_steps}, checkpoint saved "
+                                         f"({p.checkpoints.dir}/step{step}): rerun the same command to resume")
+                return self.learner
+            except LearnerFailure as err:
+                self.restart_after(err)
+            finally:
+                pipeline.stop(wait_s=STOP_WAIT_S)
+
+    def start_learner(self) -> int:
+        """A learner group from the newest checkpoint (or the start model), the rollout workers serving
+        its weights; returns the first step to do. Steps logged after the checkpoint are done again."""
+        p = self.parts
+        self.learner = p.new_learner()
+        self.sync = p.new_sync(self.learner)
+        resumed = p.checkpoints.load(self.learner)  # 0: no checkpoint yet, start from the start model
+        self.redone = set(p.log.discard_after(resumed))
+        if resumed or self.learner_restarts:
+            self.sync.publish(resumed)  # the rollout workers serve the restored weights
+            self.checked_workers = []  # check the next sync
+            log.warning("resumed from %s/step%d at step %d", p.checkpoints.dir, resumed, resumed) if resumed else log.warning("restarted from the RL start model")
+        return resumed + 1
+
+    def restart_after(self, err: LearnerFailure) -> None:
+        """The learner-restart policy: re-create the group from the newest checkpoint, at most run.max_learner_restarts times."""
+        self.learner_restarts += 1
+        if self.learner_restarts > self.cfg.run.max_learner_restarts:
+            raise err
+        log.warning("%s: restarting it from the newest checkpoint (%d of at most %d restarts)", err, self.learner_restarts, self.cfg.run.max_learner_restarts)
+
+    def train(self, batch: ScoredBatch) -> tuple[torch.Tensor, dict]:
+        """Advantages (the KL from the ranks first, when it is in the reward), then one epoch of updates."""
+        cfg = self.cfg
+        staged = self.learner.stage(batch.samples, cfg.learner.mini_batch_prompts * cfg.rollout.group_size)
+        alg = cfg.learner.algorithm
+        kl = self.learner.sequence_kl(staged) if alg.kl_in_reward and alg.kl_coef > 0 else None
+        reward, advantages = advantages_of(batch, cfg, kl)
+        return reward, self.learner.train_grpo(staged, advantages.tolist())
+
+    def check_sync(self, step: int, batch: ScoredBatch) -> dict:
+        """The post-sync probe, when due: every rollout.verify_sync_every steps, and after a learner
+        restart or a change of the rollout pool's members."""
+        every = self.cfg.rollout.verify_sync_every
+        if every == 0:
+            return {}
+        if self.probe is None:
+            self.probe = batch.samples[:PROBE_SAMPLES]
+        workers = list(self.parts.rollout.workers)
+        if step % every and workers == self.checked_workers:
+            return {}
+        self.checked_workers = workers
+        return self.sync.verify(step, self.probe, sync_tolerance(self.cfg))
+
+    def step_metrics(self, step: int, batch: ScoredBatch, reward: torch.Tensor, train: dict, synced: dict, pools: dict, t: dict) -> dict:
+        """One step's record: the verifier's summary, the learner's metrics, phase times, throughput, staleness, faults."""
+        step_s = t["end"] - t["start"]
+        staleness = [step - 1 - s.version for s in batch.samples]
+        changed = [e.example.meta["changed"] for e in batch.prompts if "changed" in e.example.meta]
+        numbers = lambda summary: {k: v for k, v in summary.items() if isinstance(v, (int, float))}  # noqa: E731
+        r, w = self.parts.rollout, self.parts.rewards
+        return {
+            **({"prompts_changed_share": sum(changed) / len(changed)} if changed else {}),
+            **numbers(self.parts.summarize(batch.results)), **train,
+            **({f"greedy/{k}": v for k, v in numbers(self.parts.summarize(batch.greedy)).items()} if batch.greedy else {}),
+            "reward_std": float(reward.std()) if len(reward) > 1 else 0.0,
+            **batch.timings, "time/wait": t["wait"] - t["start"], "time/train": t["train"] - t["wait"], **synced, "time/step": step_s,
+            "throughput/tokens_per_s": sum(s.trained_tokens for s in batch.samples) / step_s,
+            "throughput/samples_per_s": len(batch.samples) / step_s,
+            "staleness_mean": sum(staleness) / len(staleness), "staleness_max": max(staleness),
+            "weights_version": step, **pools, "time/pools": t["pools"] - t["train"],
+            "prompts": len(batch.prompts), "samples_scored": len(batch.results), "prompts_digest": digest(batch.prompts),
+            **({"redone": 1} if step in self.redone else {}),
+            "learner_restarts": self.learner_restarts, "rollout_restarts": r.restarts, "rollout_retried_prompts": r.retried,
+            "reward_worker_restarts": w.restarts, "reward_retried": w.retried, "reward_timeouts": w.timeouts,
+            "reward_batch_failures": w.batch_failures,
+        }
+
+
+def rl_stage(run: Run, model_path: str, data: list[Encoded], pools: Pools) -> str:
+    """GRPO for run.rl_steps steps (sync or async) from `model_path` on the job's pools; exports the
+    final model to <run dir>/rl and returns its path (the rollout workers hold its weights afterwards).
+    Checkpoints every `checkpoint_every` steps; a rerun resumes after the newest usable one. Rollout and
+    reward workers that die or hang are replaced inside their pools (core/dispatch.py). Between steps
+    the pools take the sizes asked for with `services.ctl scale`, and `services.ctl stop` ends the stage
+    after a step with a checkpoint (services/ctl.py)."""
+    from learner.group import LearnerGroup
     from rewards.registry import get_verifier
-    from rollout.pool import RolloutPool
     from services.checkpoints import Checkpoints
-    from services.ctl import JobStopped, apply_sizes, start_control
+    from services.ctl import apply_sizes, start_control
+    from services.metrics import MetricsLogger
     from services.pipeline import RolloutPipeline
     from services.sync import WeightSync
 
     cfg = run.cfg
-    staleness_bound = cfg.run.max_staleness if cfg.run.mode == "async" else 0
-    old_source = old_logprobs_source(cfg)
-    rollout = RolloutPool(model_path, cfg.rollout, seed=cfg.run.seed)
-    rewards = RewardPool(cfg.rewards, run.verifier)
-    on_gpu = cfg.learner.gpus_per_rank > 0 and cfg.rollout.gpus_per_worker > 0
-    summarize = get_verifier(run.verifier).summarize
-    log = MetricsLogger(run.metrics_path, "rl")
-    checkpoints = Checkpoints(run.dir / "checkpoints", cfg.run.keep_checkpoints)
     control = run.control or start_control(cfg)  # the controller starts it with the job, so `services.ctl` works from the first stage
-    learner = None
-    learner_restarts = 0
+    on_gpu = cfg.learner.gpus_per_rank > 0 and cfg.rollout.gpus_per_worker > 0
+    alg = cfg.learner.algorithm
+    loop = None
+    metrics_log = MetricsLogger(run.metrics_path, "rl")
     try:
-        while True:  # one pass per learner group: the first, and one after each learner failure
-            learner = LearnerGroup(model_path, cfg.learner, temperature=cfg.rollout.sampling.temperature)
-            sync = WeightSync(learner, rollout, cfg.rollout.sync_transport, cfg.rollout.sync_bucket_mb, backend="nccl" if on_gpu else "gloo")
-            resumed = checkpoints.load(learner)  # 0: no checkpoint yet, start from model_path
-            redone = set(log.discard_after(resumed))  # steps logged after the checkpoint are done again
-            if resumed or learner_restarts:
-                sync.publish(resumed)  # the rollout workers serve the restored weights
-                print(f"resumed from {checkpoints.dir}/step{resumed} at step {resumed}" if resumed else "restarted from the RL start model")
-            pipeline = RolloutPipeline(
-                rollout, rewards, data, tokenizer, seed=cfg.run.seed, prompts_per_step=cfg.run.prompts_per_step,
-                group_size=cfg.rollout.group_size, first_step=resumed + 1, last_step=cfg.run.rl_steps, max_staleness=staleness_bound,
-                unchanged_per_changed=run.rl_mix(), greedy_baseline=cfg.learner.algorithm.advantage_estimator in NEEDS_GREEDY,
-            )
-            try:
-                for step in range(resumed + 1, cfg.run.rl_steps + 1):
-                    t_step = time.perf_counter()
-                    batch = pipeline.next()  # generated and scored beside the learner; waits only for what did not overlap
-                    t_wait = time.perf_counter() - t_step
-
-                    t0 = time.perf_counter()
-                    reward = add_training_targets(batch.samples, batch.results, learner, cfg, old_source, batch.greedy)
-                    train = learner.train_grpo(batch.samples, samples_per_minibatch=cfg.learner.mini_batch_prompts * cfg.rollout.group_size)
-                    t_train = time.perf_counter() - t0
-
-                    t0 = time.perf_counter()
-                    stop, pools = apply_sizes(control, rollout, rewards, step, cfg.run.rl_steps)  # `services.ctl scale`: joiners that are up serve from here
-                    t_pools = time.perf_counter() - t0
-                    synced = sync.publish(step)  # waits for a generation in flight on the workers, then loads
-                    pipeline.published(step)
-
-                    if step % cfg.run.checkpoint_every == 0 or step == cfg.run.rl_steps or stop:
-                        checkpoints.save(learner, step)
-
-                    step_s = time.perf_counter() - t_step
-                    staleness = [step - 1 - s["version"] for s in batch.samples]
-                    changed = [e.example.meta["changed"] for e in batch.prompts if "changed" in e.example.meta]
-                    log.log(step, cfg.run.rl_steps, {
-                        **({"prompts_changed_share": sum(changed) / len(changed)} if changed else {}),
-                        **{k: v for k, v in summarize(batch.results).items() if isinstance(v, (int, float))}, **train,
-                        **({f"greedy/{k}": v for k, v in summarize(batch.greedy).items() if isinstance(v, (int, float))} if batch.greedy else {}),
-                        "reward_std": float(reward.std()) if len(reward) > 1 else 0.0,
-                        **batch.timings, "time/wait": t_wait, "time/train": t_train, **synced, "time/step": step_s,
-                        "throughput/tokens_per_s": sum(map(loss_tokens, batch.samples)) / step_s,
-                        "throughput/samples_per_s": len(batch.samples) / step_s,
-                        "staleness_mean": sum(staleness) / len(staleness), "staleness_max": max(staleness),
-                        "weights_version": step, **pools, "time/pools": t_pools,
-                        "prompts": len(batch.prompts), "samples_scored": len(batch.results), "prompts_digest": digest(batch.prompts),
-                        **({"redone": 1} if step in redone else {}), **fault_counters(rollout, rewards, learner_restarts),
-                    })
-                    if stop:
-                        raise JobStopped(f"stopped by services.ctl after step {step} of {cfg.run.rl_steps}, checkpoint saved "
-                                         f"({checkpoints.dir}/step{step}): rerun the same command to resume")
-                break
-            except LearnerFailure as err:
-                learner_restarts += 1
-                if learner_restarts > cfg.run.max_learner_restarts:
-                    raise
-                print(f"{err}: restarting it from the newest checkpoint ({learner_restarts} of at most {cfg.run.max_learner_restarts} restarts)", flush=True)
-            finally:
-                pipeline.stop(wait_s=STOP_WAIT_S)
+        rollout, rewards = pools.rollout(model_path), pools.rewards()
+        pools.serving = None  # trained in place from here
+        parts = RLParts(
+            rollout=rollout, rewards=rewards,
+            new_learner=lambda: LearnerGroup(model_path, cfg.learner, temperature=cfg.rollout.sampling.temperature, seed=cfg.run.seed,
+                                             old_logprobs=old_logprobs_source(cfg), start_timeout_s=cfg.run.start_timeout_s),
+            new_sync=lambda learner: WeightSync(learner, rollout, cfg.rollout.sync_transport, cfg.rollout.sync_bucket_mb,
+                                                backend="nccl" if on_gpu else "gloo", timeout_s=cfg.learner.timeout_s),
+            new_pipeline=lambda first: RolloutPipeline(
+                rollout, rewards, data, seed=cfg.run.seed, prompts_per_step=cfg.run.prompts_per_step, group_size=cfg.rollout.group_size,
+                first_step=first, last_step=cfg.run.rl_steps, max_staleness=cfg.run.max_staleness if cfg.run.mode == "async" else 0,
+                unchanged_per_changed=run.rl_mix(), greedy_baseline=alg.advantage_estimator in NEEDS_GREEDY,
+                greedy_sampling=cfg.rollout.sampling.model_copy(update={"temperature": 0.0}),
+            ),
+            between_steps=lambda step: apply_sizes(control, rollout, rewards, step, cfg.run.rl_steps),
+            checkpoints=Checkpoints(run.dir / "checkpoints", cfg.run.keep_checkpoints),
+            log=metrics_log,
+            summarize=get_verifier(run.verifier).summarize,
+        )
+        loop = RLLoop(cfg, parts)
+        learner = loop.run()
         out = run.dir / "rl"
         learner.export_hf(str(out))
+        pools.serving = str(out)  # the workers hold the final weights: evaluation reuses them
         return str(out)
     finally:
-        for part in (rollout, rewards, learner):
-            if part is not None:
-                part.shutdown()
-        log.close()
-
-
-STOP_WAIT_S = 600.0  # how long a stopping rollout side may take to finish the call it is in
-
-
-def fault_counters(rollout, rewards, learner_restarts: int) -> dict[str, int]:
-    """What the run survived so far (cumulative): replaced workers, work done again, floored samples."""
-    return {
-        "learner_restarts": learner_restarts, "rollout_restarts": rollout.restarts, "rollout_retried_prompts": rollout.retried_prompts,
-        "reward_worker_restarts": rewards.restarts, "reward_retried": rewards.retried, "reward_timeouts": rewards.timeouts,
-    }
+        if loop is not None and loop.learner is not None:
+            loop.learner.shutdown()
+        metrics_log.close()
 
 
 def digest(prompts: list[Encoded]) -> str:

@@ -5,18 +5,22 @@ Shared by the stages (services/mle.py, rl.py, evaluation.py) and the demo.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.protocol import Plan, Prompt, Sample
 from services.config import JobConfig
-from worlds.registry import Example, WorldError
+from worlds.registry import Example, MixedWorld, TokenWorld, WorldError
+
+log = logging.getLogger(__name__)
 
 
 class RunDirError(OSError):
     """The run directory cannot be written; the message names the path and what to do."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Encoded:
     """An example with its token ids (text worlds: prompt with BOS, answer with EOS)."""
 
@@ -24,23 +28,18 @@ class Encoded:
     prompt_ids: list[int]
     answer_ids: list[int]
     answer_mask: list[int] | None = None  # token worlds: 0 on given (not generated) answer tokens
-    plan: dict | None = None  # token worlds: the interactive generation plan (rollout/worker.py)
+    plan: Plan | None = None  # token worlds: the interactive generation plan (rollout/worker.py)
 
-    def mle_sample(self) -> dict:
-        return {"prompt_ids": self.prompt_ids, "response_ids": self.answer_ids, **self.training_fields(self.answer_mask)}
+    @property
+    def allowed(self) -> tuple[int, int] | None:
+        """The id range the plan samples trained tokens from, if it restricts them."""
+        return tuple(self.plan.allowed) if self.plan is not None and self.plan.allowed else None
 
-    def training_fields(self, loss_mask: list[int] | None) -> dict:
-        """The loss mask and, when the plan restricts sampling to an id range, that range (learner/batching.py)."""
-        fields = {} if loss_mask is None else {"loss_mask": loss_mask}
-        if self.plan and self.plan.get("allowed"):
-            fields["allowed"] = self.plan["allowed"]
-        return fields
+    def mle_sample(self) -> Sample:
+        return Sample(self.prompt_ids, self.answer_ids, self.answer_mask, self.allowed)
 
-
-def predictions(groups: list[dict], tokenizer) -> list:
-    """What the verifier scores, per response of every group: the text, or the token ids (no tokenizer)."""
-    ids = [r["response_ids"] for g in groups for r in g["responses"]]
-    return tokenizer.batch_decode(ids, skip_special_tokens=True) if tokenizer is not None else ids
+    def prompt(self, seed: int | None = None) -> Prompt:
+        return Prompt(self.prompt_ids, self.plan, seed)
 
 
 def warn_if_resuming_another_config(run_dir: Path, cfg: JobConfig) -> None:
@@ -55,8 +54,8 @@ def warn_if_resuming_another_config(run_dir: Path, cfg: JobConfig) -> None:
     old, new = (_flat(d) for d in (yaml.safe_load(saved.read_text()) or {}, cfg.model_dump(mode="json")))
     differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k != "run.rl_steps")
     if differ:
-        print(f"warning: resuming {run_dir}, which was started with other values of {', '.join(differ)}; "
-              f"its finished stages and checkpoints are reused. For a fresh run pass another run.name or remove {run_dir}", flush=True)
+        log.warning("resuming %s, which was started with other values of %s; its finished stages and checkpoints are reused. "
+                    "For a fresh run pass another run.name or remove %s", run_dir, ", ".join(differ), run_dir)
 
 
 def _flat(tree: dict, prefix: str = "") -> dict:
@@ -96,14 +95,13 @@ class Run:
         self.metrics_path = self.dir / "metrics.jsonl"
         self.world = get_world(cfg.world, str(self.dir))
         self.control = None  # the job's JobControl actor (services/ctl.py), when the controller started one
-        self.verifier = cfg.rewards.verifier or getattr(self.world, "verifier", None)
+        self.verifier = cfg.rewards.verifier or self.world.verifier
         if not self.verifier:
             raise WorldError(f"rewards.verifier: world {cfg.world.name!r} has no verifier of its own: set rewards.verifier to a registered name or 'module:function'")
 
     def rl_mix(self) -> float | None:
         """Unchanged transitions per changed one in the RL prompts (the world's option), None = the natural mix."""
-        mix = getattr(self.world, "rl_unchanged_per_changed", None)
-        return mix(self.verifier) if mix else None
+        return self.world.rl_unchanged_per_changed(self.verifier) if isinstance(self.world, MixedWorld) else None
 
     def split(self, name: str, tokenizer) -> list[Encoded]:
         """The encoded examples of a split (others than train: at most run.eval_max_examples, evenly spaced)."""
@@ -118,7 +116,7 @@ class Run:
         out, skipped = [], 0
         for ex in examples:
             if ex.prompt_ids is not None:  # a token world: ids and plan come with the example
-                item = Encoded(ex, ex.prompt_ids, ex.answer_ids, ex.answer_mask, vars(ex.plan) if ex.plan else None)
+                item = Encoded(ex, ex.prompt_ids, ex.answer_ids, ex.answer_mask, ex.plan)
                 response_len = len(ex.answer_ids)
             else:
                 prompt = [tokenizer.bos_token_id] + tokenizer(ex.prompt)["input_ids"]
@@ -129,7 +127,7 @@ class Run:
                 continue
             out.append(item)
         if skipped:
-            print(f"note: skipped {skipped} of {len(examples)} examples that do not fit rollout.max_model_len = {self.cfg.rollout.max_model_len}")
+            log.warning("skipped %d of %d examples that do not fit rollout.max_model_len = %d", skipped, len(examples), self.cfg.rollout.max_model_len)
         return out
 
 
@@ -144,7 +142,7 @@ def prepare_model(run: Run) -> str:
 
     out = run.dir / "tiny_init"
     if not (out / "config.json").exists():
-        if getattr(run.world, "vocab_size", None) is not None:
+        if isinstance(run.world, TokenWorld):
             build_token_model(run.world.vocab_size, run.world.special_ids, out, run.cfg.run.tiny, seed=run.cfg.run.seed)
         else:
             texts = [ex.prompt + " " + ex.answer for ex in run.world.examples("train")]
@@ -152,5 +150,38 @@ def prepare_model(run: Run) -> str:
     return str(out)
 
 
-def plans_of(data: list[Encoded]) -> list[dict] | None:
-    return [e.plan for e in data] if data and data[0].plan is not None else None
+class Pools:
+    """The job's rollout and reward pools, started on first use and kept across stages (the RL stage's
+    pools evaluate afterwards, its rollout workers already holding the RL weights); `close` stops them."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self._rollout = self._rewards = None
+        self.serving: str | None = None  # the model folder whose weights the rollout workers hold (None: trained in place)
+
+    def rollout(self, model_path: str | None = None):
+        """The rollout pool, serving `model_path`'s weights when given (loaded in place if another model's are in it)."""
+        from rollout.pool import RolloutPool
+
+        cfg = self.run.cfg
+        if self._rollout is None:
+            self._rollout = RolloutPool(model_path, cfg.rollout, seed=cfg.run.seed, start_timeout_s=cfg.run.start_timeout_s)
+            self.serving = model_path
+        elif model_path is not None and model_path != self.serving:
+            self._rollout.load_folder(self._rollout.version + 1, model_path)
+            self.serving = model_path
+        return self._rollout
+
+    def rewards(self):
+        from rewards.pool import RewardPool
+
+        if self._rewards is None:
+            cfg = self.run.cfg
+            self._rewards = RewardPool(cfg.rewards, self.run.verifier, start_timeout_s=cfg.run.start_timeout_s)
+        return self._rewards
+
+    def close(self) -> None:
+        for pool in (self._rollout, self._rewards):
+            if pool is not None:
+                pool.shutdown()
+        self._rollout = self._rewards = None

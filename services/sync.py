@@ -8,19 +8,34 @@ Two transports (`rollout.sync_transport`, learner/weights.py):
   membership changed; a worker that joins (or replaces a dead one) first loads the current version
   from an object-store copy. A broadcast that fails (a receiver died in it) is done over the object
   store instead, and the group rebuilt at the next publish.
+
+`verify` is the post-sync check: a fixed probe (a few prompt + response pairs) is scored by every
+rollout worker after a sync and by the learner; the largest log-prob difference is the metric
+`sync/logprob_max_abs_diff`, and above the tolerance the run stops with SyncCheckError naming the
+worker and the weights version (a sync that silently left a tensor behind is caught here, not weeks
+later as a "staleness" problem).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 import ray
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
+from core.protocol import Sample
+
+log = logging.getLogger(__name__)
+
+
+class SyncCheckError(RuntimeError):
+    """After a weight sync a rollout worker's log-probs differ from the learner's beyond the tolerance."""
 
 
 class WeightSync:
-    def __init__(self, learner, rollout, transport: str, bucket_mb: float, backend: str = "gloo"):
-        self.learner, self.rollout, self.transport, self.backend = learner, rollout, transport, backend
+    def __init__(self, learner, rollout, transport: str, bucket_mb: float, backend: str = "gloo", timeout_s: float = 1800.0):
+        self.learner, self.rollout, self.transport, self.backend, self.timeout_s = learner, rollout, transport, backend, timeout_s
         self.bucket_bytes = int(bucket_mb * 2**20)
         self.members: list = []  # the workers of the current broadcast group
         self.layout = None
@@ -42,16 +57,17 @@ class WeightSync:
             self._connect()
         workers = self.rollout.receive_weights(version, self.layout)
         try:
-            return ray.get(workers + self.learner.broadcast_weights(self.layout))[: len(workers)]
-        except (RayActorError, RayTaskError) as err:  # a dead learner rank fails the export below too (the RL stage recovers it)
-            print(f"weight broadcast failed ({type(err).__name__}): version {version} goes over the object store; the group is rebuilt next time", flush=True)
+            return ray.get(workers + self.learner.broadcast_weights(self.layout), timeout=self.timeout_s)[: len(workers)]
+        except (RayActorError, RayTaskError, GetTimeoutError) as err:  # a dead learner rank fails the export below too (the RL stage recovers it)
+            log.warning("weight broadcast of version %d failed (%s): it goes over the object store; the group is rebuilt next time", version, type(err).__name__)
             self.members = []
             return self._via_object_store(version)
 
     def _connect(self) -> None:
         """(Re)build the broadcast group: learner rank 0 and every current rollout worker join at once."""
         host, port = self.learner.free_address()
-        ray.get([self.learner.join_weight_group(host, port, len(self.rollout.workers) + 1, self.backend)] + self.rollout.join_weight_group(host, port, self.backend))
+        joins = [self.learner.join_weight_group(host, port, len(self.rollout.workers) + 1, self.backend)] + self.rollout.join_weight_group(host, port, self.backend)
+        ray.get(joins, timeout=self.timeout_s)
         self.members = list(self.rollout.workers)
         if self.layout is None:
             self.layout = self.learner.weight_layout(self.bucket_bytes)
@@ -60,3 +76,21 @@ class WeightSync:
         """Grow or shrink the rollout pool; joining workers load the current version before serving
         (over the object store), and the next publish rebuilds the broadcast group with them."""
         self.rollout.resize(num_workers)
+
+    def verify(self, version: int, probe: list[Sample], tolerance: float) -> dict[str, float]:
+        """The post-sync check: every serving rollout worker and the learner score `probe` (temperature 1,
+        every id); returns {"sync/logprob_max_abs_diff": the largest difference}; raises SyncCheckError
+        naming the worker when it exceeds `tolerance`."""
+        start = time.perf_counter()
+        expected = self.learner.logprobs(probe, raw=True)
+        sequences = [(s.prompt_ids, s.response_ids) for s in probe]
+        worst = 0.0
+        for worker in list(self.rollout.workers):
+            who, got = self.rollout.prompt_logprobs(sequences, worker)
+            gap = max(abs(a - b) for xs, ys in zip(expected, got) for a, b in zip(xs, ys))
+            if gap > tolerance:
+                raise SyncCheckError(f"after the sync of weights version {version}, {who} scores the probe's tokens {gap:.3g} away from the "
+                                     f"learner (rollout.verify_sync_tolerance = {tolerance:g}): its weights are not the learner's; "
+                                     f"the weight sync ({self.transport}) did not deliver them whole")
+            worst = max(worst, gap)
+        return {"sync/logprob_max_abs_diff": worst, "time/sync_check": time.perf_counter() - start}

@@ -76,7 +76,6 @@ class DatasetWorld:
     """Your own transitions in files; the verifier is rewards.verifier (this world has none of its own)."""
 
     verifier = None
-    vocab_size = None  # a text world: the model's own tokenizer encodes it
 
     def __init__(self, config: WorldConfig, workdir: str | None = None):
         self.cfg = config.dataset

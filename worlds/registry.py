@@ -14,8 +14,10 @@ from __future__ import annotations
 import importlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Protocol, runtime_checkable
 
+from core.protocol import Plan
 from worlds.config import WorldConfig
 
 
@@ -47,17 +49,6 @@ def parse_jsonl(name: str, lines: list[str], validate: Callable[[object, str], d
 
 
 @dataclass
-class Plan:
-    """Interactive generation, domain-free: generate `generate` tokens, append the next list of
-    `append`, generate again, ... (len(append) + 1 generated segments of fixed length). With
-    `allowed` = [lo, hi), generated tokens are sampled from that id range only (and trained so)."""
-
-    generate: int
-    append: list[list[int]] = field(default_factory=list)
-    allowed: list[int] | None = None
-
-
-@dataclass
 class Example:
     """One transition as the rest of the system sees it."""
 
@@ -72,6 +63,46 @@ class Example:
     plan: Plan | None = None  # token worlds: how the response is generated
 
 
+@runtime_checkable
+class World(Protocol):
+    """What every world provides: the examples of a split (train / validation / test), and the name of
+    its verifier (None: the job must set rewards.verifier)."""
+
+    verifier: str | None
+
+    def examples(self, split: str) -> list[Example]: ...
+
+
+@runtime_checkable
+class TokenWorld(Protocol):
+    """A world without a text tokenizer (video): its examples carry token ids and a plan; a model is
+    built from scratch over its vocabulary."""
+
+    vocab_size: int
+    special_ids: dict[str, int]
+
+
+@runtime_checkable
+class MixedWorld(Protocol):
+    """A world whose RL prompts mix changed and unchanged transitions at a ratio (the paper's RL sets)."""
+
+    def rl_unchanged_per_changed(self, verifier: str) -> float | None: ...
+
+
+@runtime_checkable
+class BaselineWorld(Protocol):
+    """A world with fixed answers scored beside the models in evaluation (web: "nothing changes")."""
+
+    def baselines(self, examples: list[Example]) -> dict[str, list]: ...
+
+
+@runtime_checkable
+class ReportingWorld(Protocol):
+    """A world that draws or writes its predictions for a person to look at (video strips, web samples)."""
+
+    def report(self, run_dir: str | Path, examples: list[Example], predictions: dict[str, list]) -> Path: ...
+
+
 WORLDS: dict[str, Callable[[WorldConfig], Any]] = {}
 
 
@@ -83,11 +114,11 @@ def register_world(name: str):
     return wrap
 
 
-def get_world(config: WorldConfig, workdir: str | None = None):
+def get_world(config: WorldConfig, workdir: str | None = None) -> World:
     """Build the configured world; `workdir` (the run directory) keeps what it trains (video: the frame
     tokenizer). A name `module:factory` imports the factory and calls it the same way: a user's world
-    needs `examples(split) -> list[Example]` and `verifier` (a name, or None to require rewards.verifier);
-    the other hooks (vocab_size, rl_unchanged_per_changed, baselines, report) are optional."""
+    is a World (`examples(split) -> list[Example]` and `verifier`, a name or None to require
+    rewards.verifier); the other protocols (TokenWorld, MixedWorld, BaselineWorld, ReportingWorld) are optional."""
     import worlds.dataset  # noqa: F401  (registers the built-in worlds)
     import worlds.text_game.world  # noqa: F401
     import worlds.video.world  # noqa: F401
@@ -103,6 +134,7 @@ def get_world(config: WorldConfig, workdir: str | None = None):
     except (ImportError, AttributeError) as err:
         raise WorldError(f"world.name: {config.name!r} cannot be loaded ({type(err).__name__}: {err}); is the module on the path?") from None
     world = factory(config, workdir)
-    if not callable(getattr(world, "examples", None)):
-        raise WorldError(f"world.name: {config.name!r} returned {type(world).__name__}, which has no examples(split) method")
+    if not isinstance(world, World):
+        raise WorldError(f"world.name: {config.name!r} returned {type(world).__name__}, which is not a World: it needs an "
+                         f"examples(split) method and a verifier attribute (a verifier name, or None to require rewards.verifier)")
     return world

@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from learner.weights import free_port
+from core.net import free_port
 
 BIN = Path(sys.executable).parent
 AGENT_PORTS = ("dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port", "ray-client-server-port")

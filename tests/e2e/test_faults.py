@@ -133,7 +133,7 @@ def test_driver_killed_mid_run_resumes_exactly(ray_cluster, tiny_model, tmp_path
 
     rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert "stage mle already done" in rerun.stdout and "resumed from" in rerun.stdout and "at step 2" in rerun.stdout
+    assert "stage mle already done" in rerun.stdout and "resumed from" in rerun.stderr and "at step 2" in rerun.stderr  # logged
     mle = [r for r in map(json.loads, (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()) if r["stage"] == "mle"]
     assert [r["step"] for r in mle] == [1, 2, 3, 4]  # done once, not redone
     assert_complete_and_equal(rl_records(tmp_path / "killed"), rl_records(tmp_path / "uninterrupted"))

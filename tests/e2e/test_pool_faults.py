@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from core.protocol import Prompt
 from rewards.config import RewardConfig
 from rewards.pool import RewardPool
 from rollout.config import RolloutConfig, SamplingConfig
@@ -13,12 +14,11 @@ from rollout.pool import RolloutPool
 from tests.e2e.chaos import SIGKILL, SIGSTOP, signal_when
 
 pytestmark = pytest.mark.slow
-PROMPTS = [[1, 40 + i, 50 + i, 60 + i] for i in range(8)]
-SEEDS = list(range(100, 108))
+PROMPTS = [Prompt([1, 40 + i, 50 + i, 60 + i], seed=100 + i) for i in range(8)]
 
 
 def tokens(groups):
-    return [[r["response_ids"] for r in g["responses"]] for g in groups]
+    return [[r.ids for r in g.responses] for g in groups]
 
 
 def test_seeded_prompts_longer_than_an_engine_step_generate_reproducibly(ray_cluster, tiny_model):
@@ -26,11 +26,11 @@ def test_seeded_prompts_longer_than_an_engine_step_generate_reproducibly(ray_clu
     would split a prefill and fail on the seeded generators; whole prefills keep it going."""
     cfg = RolloutConfig(num_workers=1, max_model_len=1024, sampling=SamplingConfig(max_new_tokens=8))
     pool = RolloutPool(tiny_model, cfg, seed=0)
-    long = [[1] + [40 + (7 * i + j) % 250 for j in range(900)] for i in range(6)]
+    long = [Prompt([1] + [40 + (7 * i + j) % 250 for j in range(900)], seed=100 + i) for i in range(6)]
     try:
-        first = tokens(pool.generate(long, n=4, seeds=SEEDS[:6]))
+        first = tokens(pool.generate(long, n=4))
         assert all(len(g) == 4 and all(r for r in g) for g in first)
-        assert tokens(pool.generate(long, n=4, seeds=SEEDS[:6])) == first
+        assert tokens(pool.generate(long, n=4)) == first
     finally:
         pool.shutdown()
 
@@ -41,23 +41,24 @@ def test_rollout_worker_killed_or_frozen_mid_generation(ray_cluster, tiny_model)
     cfg = RolloutConfig(num_workers=2, cpus_per_worker=0.5, max_model_len=256, timeout_s=15.0, sampling=SamplingConfig(max_new_tokens=48))
     pool = RolloutPool(tiny_model, cfg, seed=0)
     try:
-        reference = tokens(pool.generate(PROMPTS, n=4, seeds=SEEDS))
-        assert tokens(pool.generate(PROMPTS, n=4, seeds=SEEDS)) == reference  # seeded: the same samples again
+        reference = tokens(pool.generate(PROMPTS, n=4))
+        assert tokens(pool.generate(PROMPTS, n=4)) == reference  # seeded: the same samples again
 
         for sig, why in ((SIGKILL, "died"), (SIGSTOP, "hung")):
-            restarts, retried = pool.restarts, pool.retried_prompts
-            gen = pool.submit(PROMPTS * 4, n=4, seeds=SEEDS * 4)  # long enough to be caught mid-generation
+            restarts, retried = pool.restarts, pool.retried
+            gen = pool.submit(PROMPTS * 4, n=4)  # long enough to be caught mid-generation
             victim = threading.Thread(target=signal_when, args=("ray::RolloutWorker.generate", sig, 60))
             victim.start()
             start = time.monotonic()
             groups = pool.collect(gen)
             victim.join()
             assert tokens(groups) == reference * 4, why  # every prompt's group, as if nothing happened
-            assert pool.restarts == restarts + 1 and pool.retried_prompts == retried + 16, why
+            assert pool.restarts == restarts + 1 and pool.retried == retried + 16, why
+            pool.dispatcher.settle()  # the replacement serves once it is up
             assert len(set(pool.workers)) == 2 and len(pool.pids) == 2
             if sig == SIGSTOP:
                 assert time.monotonic() - start >= cfg.timeout_s  # cut off at the deadline, not before
-        assert tokens(pool.generate(PROMPTS, n=4, seeds=SEEDS)) == reference  # the replacements serve the same weights
+        assert tokens(pool.generate(PROMPTS, n=4)) == reference  # the replacements serve the same weights
     finally:
         pool.shutdown()
 

@@ -29,12 +29,12 @@ class Probe:
 def test_an_actor_waiting_for_resources_is_reported(ray_cluster, monkeypatch, capsys):
     import ray
 
-    from services import resources
+    from core import actors
 
-    monkeypatch.setattr(resources, "PENDING_NOTE_S", 1.0)
-    actor = ray.remote(num_cpus=0, resources={"later_slot": 1})(Probe).options(name=resources.actor_name("probe")).remote()
+    monkeypatch.setattr(actors, "PENDING_NOTE_S", 1.0)
+    actor = ray.remote(num_cpus=0, resources={"later_slot": 1})(Probe).options(name=actors.actor_name("probe")).remote()
     threading.Timer(12.0, lambda: ray.kill(actor)).start()  # the autoscaler never comes: give up after the report
     with pytest.raises(ray.exceptions.RayActorError):
-        resources.wait_ready([actor], [actor.ready.remote()], "probe actors", {"later_slot": 1.0})
+        actors.wait_ready([actor], [actor.ready.remote()], "probe actors", {"later_slot": 1.0})
     err = capsys.readouterr().err
     assert "for resources: 1 of 1 probe actors not placed yet (each needs 1 later_slot; cluster: later_slot 0 free of 0)" in err

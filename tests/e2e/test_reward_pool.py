@@ -41,3 +41,19 @@ def test_timeouts_and_crashes_are_floor_rewards_and_workers_are_replaced(ray_clu
         assert pool.score(["ok"], [None])[0].reward == 1.0  # the replacement worker serves
     finally:
         pool.shutdown()
+
+
+def test_a_failing_batch_scorer_is_counted_and_its_samples_scored_one_by_one(ray_cluster, caplog):
+    """The video verifier's batch path raises (its frame tokenizer is missing): the batch is counted and
+    logged, and each sample is scored alone (here each floors with the exception named)."""
+    import numpy as np
+
+    reference = {"frames": np.zeros((1, 8, 8, 3), np.uint8), "tokenizer": "/nonexistent/tokenizer", "tokens_per_frame": 2,
+                 "action_tokens": 0, "lpips_net": "alex"}
+    pool = RewardPool(RewardConfig(num_workers=1, batch_size=4), "video")
+    try:
+        results = pool.score([[1, 2]] * 3, [reference] * 3)
+    finally:
+        pool.shutdown()
+    assert pool.batch_failures == 1 and all(r.error.startswith("verifier_exception") for r in results)
+    assert "the video verifier's batch scorer failed" in caplog.text

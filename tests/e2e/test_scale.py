@@ -120,4 +120,4 @@ def test_scale_rollout_pool_while_the_job_runs_and_scrape_its_metrics(tmp_path, 
         # the same command resumes after the checkpoint of the stop (here for one more step)
         rerun = subprocess.run(command + [f"run.rl_steps={stopped + 1}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
         assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
-        assert "resumed from" in rerun.stdout and [r["step"] for r in rl_steps(run_dir)][-2:] == [stopped, stopped + 1]
+        assert "resumed from" in rerun.stderr and [r["step"] for r in rl_steps(run_dir)][-2:] == [stopped, stopped + 1]  # logged

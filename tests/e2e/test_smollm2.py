@@ -31,9 +31,10 @@ def test_transformers_and_vllm_generate_paris(smollm2, tmp_path, monkeypatch):
     out = model.generate(ids, max_new_tokens=4, do_sample=False)
     assert "Paris" in tok.decode(out[0, ids.shape[1]:])
 
+    from core.protocol import Prompt
     from rollout.worker import RolloutWorker  # the plain class: one engine in this process
 
     worker = RolloutWorker(str(smollm2), {"max_model_len": 256, "sampling": {"temperature": 0.0, "max_new_tokens": 4}})
-    group = worker.generate([ids[0].tolist()], n=1)[0]
-    assert "Paris" in tok.decode(group["responses"][0]["response_ids"])
+    group = worker.generate([Prompt(ids[0].tolist())], n=1)[0]
+    assert "Paris" in tok.decode(group.responses[0].ids) and "Paris" in group.responses[0].text
     del worker

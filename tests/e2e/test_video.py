@@ -13,6 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_interactive_rollout_inserts_given_tokens_and_matches_the_learner(ray_cluster, tmp_path):
+    from core.protocol import Plan, Prompt, Sample
     from learner.config import LearnerConfig
     from learner.group import LearnerGroup
     from learner.tiny import TinyModelConfig, build_token_model
@@ -21,31 +22,25 @@ def test_interactive_rollout_inserts_given_tokens_and_matches_the_learner(ray_cl
 
     special = {"bos": 200, "eos": 201, "pad": 202}
     model = str(build_token_model(203, special, tmp_path / "m", TinyModelConfig(hidden_size=64, num_heads=2, num_layers=2, intermediate_size=128, max_positions=256)))
-    prompts = [[200, 5, 6, 7, 150], [200, 9, 8, 151]]
-    # multi-step (3 frames, 2 given actions)
-    # (the first sampled from ids [0, 100) only), and single-step beside it in the same call
-    plans = [{"generate": 4, "append": [[150], [152]], "allowed": [0, 100]}, {"generate": 4, "append": []}]
+    # multi-step (3 frames, 2 given actions; the first sampled from ids [0, 100) only), and single-step beside it in the same call
+    plans = [Plan(4, ((150,), (152,)), allowed=(0, 100)), Plan(4)]
+    prompts = [Prompt([200, 5, 6, 7, 150], plans[0]), Prompt([200, 9, 8, 151], plans[1])]
     pool = RolloutPool(model, RolloutConfig(max_model_len=64, dtype="float32"))
     learner = LearnerGroup(model, LearnerConfig(algorithm={"kl_coef": 0.0}))
     try:
-        groups = pool.generate(prompts, n=3, plans=plans)
-        assert [len(g["responses"]) for g in groups] == [3, 3]
+        groups = pool.generate(prompts, n=3)
+        assert [len(g.responses) for g in groups] == [3, 3]
         for g, plan in zip(groups, plans):
-            for r in g["responses"]:
-                ids, mask = r["response_ids"], r["mask"]
-                segments = len(plan["append"]) + 1
-                assert len(ids) == len(mask) == len(r["logprobs"]) == 4 * segments + len(plan["append"])
-                for s, given in enumerate(plan["append"]):  # the given ids sit after each generated segment
-                    assert ids[5 * s + 4] == given[0] and mask[5 * s + 4] == 0 and r["logprobs"][5 * s + 4] == 0.0
-                assert sum(mask) == 4 * segments
-        assert all(t < 100 for r in groups[0]["responses"] for t, m in zip(r["response_ids"], r["mask"]) if m)
-        samples = [
-            {"prompt_ids": g["prompt_ids"], "response_ids": r["response_ids"], "loss_mask": r["mask"], **({"allowed": plan["allowed"]} if "allowed" in plan else {})}
-            for g, plan in zip(groups, plans) for r in g["responses"]
-        ]
+            for r in g.responses:
+                segments = len(plan.append) + 1
+                assert len(r.ids) == len(r.mask) == len(r.logprobs) == 4 * segments + len(plan.append) and r.text is None
+                for s, given in enumerate(plan.append):  # the given ids sit after each generated segment
+                    assert r.ids[5 * s + 4] == given[0] and r.mask[5 * s + 4] == 0 and r.logprobs[5 * s + 4] == 0.0
+                assert sum(r.mask) == 4 * segments
+        assert all(t < 100 for r in groups[0].responses for t, m in zip(r.ids, r.mask) if m)
+        samples = [s for i, (g, plan) in enumerate(zip(groups, plans)) for s in Sample.from_group(g, i, plan.allowed)]
         recomputed = learner.logprobs(samples)
-        sampled = [r for g in groups for r in g["responses"]]
-        diffs = [abs(a - b) for s, re, r in zip(samples, recomputed, sampled) for a, b, m in zip(re, r["logprobs"], s["loss_mask"]) if m]
+        diffs = [abs(a - b) for s, re in zip(samples, recomputed) for a, b, m in zip(re, s.rollout_logprobs, s.loss_mask) if m]
         assert max(diffs) < 1e-3, max(diffs)  # vLLM sampled exactly what the learner scores, restricted range included
     finally:
         pool.shutdown()

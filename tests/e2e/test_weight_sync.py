@@ -1,80 +1,124 @@
 """Weight broadcast, both transports: after a GRPO update and a sync (Ray object store, or learner
 rank 0 broadcasting over a gloo group), every rollout worker's sampled log-probs equal the learner's
-recomputed log-probs (fp32, within 1e-3), workers that join later included."""
+recomputed log-probs (fp32, within 1e-3), workers that join later included; the post-sync check agrees,
+and catches a sync that left one tensor behind, naming the worker and the version."""
 
 import os
 import signal
 
 import pytest
 import ray
+from transformers import AutoTokenizer
 
+from core.protocol import Prompt, Sample
 from learner.config import LearnerConfig
 from learner.group import LearnerGroup
 from rollout.config import RolloutConfig
 from rollout.pool import RolloutPool
-from services.sync import WeightSync
+from services.sync import SyncCheckError, WeightSync
 
 pytestmark = pytest.mark.slow
 
 
-def samples_from(groups, advantages=None):
-    samples = []
-    for g in groups:
-        for i, r in enumerate(g["responses"]):
-            samples.append({"prompt_ids": g["prompt_ids"], "response_ids": r["response_ids"], "vllm_logprobs": r["logprobs"], "version": g["version"]})
-    for i, s in enumerate(samples):
-        s["advantage"] = (1.0 if i % 2 else -1.0) if advantages is None else advantages[i]
-    return samples
+def samples_from(groups):
+    return [s for i, g in enumerate(groups) for s in Sample.from_group(g, i)]
 
 
 def max_gap(a, b):
     return max(abs(x - y) for xs, ys in zip(a, b) for x, y in zip(xs, ys))
 
 
-@pytest.mark.parametrize("transport", ["object_store", "collective"])
-def test_sync_makes_every_worker_match_the_learner(ray_cluster, tiny_model, transport):
-    from transformers import AutoTokenizer
-
+@pytest.fixture(scope="module")
+def roles(ray_cluster, tiny_model):
     tok = AutoTokenizer.from_pretrained(tiny_model)
-    prompts = [tok("Game state: lamp " * k)["input_ids"] for k in (1, 2, 3, 4)]
+    prompts = [Prompt(tok("Game state: lamp " * k)["input_ids"]) for k in (1, 2, 3, 4)]
     rollout = RolloutPool(tiny_model, RolloutConfig(num_workers=2, cpus_per_worker=0.4, max_model_len=256, sampling={"max_new_tokens": 12}))
-    learner = LearnerGroup(tiny_model, LearnerConfig(num_ranks=2, cpus_per_rank=1, zero_stage=2, lr=5e-2, micro_batch_tokens=256, algorithm={"kl_coef": 0.0, "entropy_coef": 0.0}))
+    learner = LearnerGroup(tiny_model, LearnerConfig(num_ranks=2, cpus_per_rank=1, zero_stage=2, lr=5e-2, micro_batch_tokens=256,
+                                                     algorithm={"kl_coef": 0.0, "entropy_coef": 0.0}))
+    yield prompts, rollout, learner
+    rollout.shutdown()
+    learner.shutdown()
+
+
+def train_once(learner, samples):
+    advantages = [1.0 if i % 2 else -1.0 for i in range(len(samples))]
+    return learner.train_grpo(samples, advantages, samples_per_minibatch=len(samples))
+
+
+@pytest.mark.parametrize("transport", ["object_store", "collective"])
+def test_sync_makes_every_worker_match_the_learner(roles, transport):
+    prompts, rollout, learner = roles
+    base = rollout.version
+    groups = rollout.generate(prompts, n=4)
+    samples = samples_from(groups)
+    assert {s.version for s in samples} == {base}
+    tok = AutoTokenizer.from_pretrained(rollout.model_path)  # the worker decoded each response once: the verifier reads that text
+    assert [r.text for g in groups for r in g.responses] == tok.batch_decode([s.response_ids for s in samples], skip_special_tokens=True)
+    before = learner.logprobs(samples)
+    if base == 0:
+        assert max_gap(before, [s.rollout_logprobs for s in samples]) < 1e-3
+
+    metrics = train_once(learner, samples)
+    assert metrics["num_updates"] == 1 and metrics["grad_norm"] > 0
+    after = learner.logprobs(samples)
+    assert max_gap(after, before) > 1e-2, "the update should move the policy"
+
+    sync = WeightSync(learner, rollout, transport, bucket_mb=0.0625)  # 64 KiB buckets: several per model
+    assert sync.publish(base + 1)["rollout_min_version"] == base + 1
+    assert rollout.versions() == [base + 1] * 2
+    assert sync.verify(base + 1, samples[:4], tolerance=1e-3)["sync/logprob_max_abs_diff"] < 1e-4  # every worker agrees
+    sync.resize(3)  # a worker that joins later loads the current weights before it serves
+    assert rollout.versions() == [base + 1] * 3
+    restarts = rollout.restarts
+    os.kill(rollout.pids[rollout.workers[0]], signal.SIGKILL)  # a worker dies: its replacement loads the current version first
+    assert rollout.versions() == [base + 1] * 3 and rollout.restarts == restarts + 1
+    # every worker: sample again, compare with the learner's recomputation of the same tokens
+    for w in rollout.workers:
+        fresh = samples_from(ray.get(w.generate.remote(prompts, 4)))
+        assert {s.version for s in fresh} == {base + 1}
+        gap = max_gap(learner.logprobs(fresh), [s.rollout_logprobs for s in fresh])
+        print(f"{transport}: max |vLLM - learner| log-prob after sync: {gap:.2e}")
+        assert gap < 1e-3
+    # one more update and sync reaches all three workers (collective: the group is rebuilt with the joiner and the replacement)
+    train_once(learner, samples)
+    assert sync.publish(base + 2)["rollout_min_version"] == base + 2
+    for w in rollout.workers:
+        fresh = samples_from(ray.get(w.generate.remote(prompts[:2], 2)))
+        assert max_gap(learner.logprobs(fresh), [s.rollout_logprobs for s in fresh]) < 1e-3
+    assert sync.verify(base + 2, samples[:4], tolerance=1e-3)["sync/logprob_max_abs_diff"] < 1e-4
+    sync.resize(2)
+
+
+def test_the_post_sync_check_catches_a_tensor_left_behind(roles, tiny_model):
+    """A sync that delivers every tensor but one (that one keeps the start model's value) goes unnoticed by
+    the version numbers; the probe's log-probs tell, and the check names the worker and the version."""
+    from safetensors.torch import load, save
+
+    from core.weights import folder_tensors
+
+    prompts, rollout, learner = roles
+    samples = samples_from(rollout.generate(prompts, n=2))
+    train_once(learner, samples)
+    stale = dict(folder_tensors(tiny_model))
+    name = next(n for n in stale if "layers.0.mlp.down_proj" in n)
+    sync = WeightSync(learner, rollout, "object_store", bucket_mb=0.0625)
+    export = learner.export_weights
+
+    def export_leaving_one_behind(bucket_bytes):
+        buckets = [load(ray.get(ref)) for ref in export(bucket_bytes)]
+        for bucket in buckets:
+            if name in bucket:
+                bucket[name] = stale[name]
+        return [ray.put(save(b)) for b in buckets]
+
+    version = rollout.version + 1
+    learner.export_weights = export_leaving_one_behind
     try:
-        groups = rollout.generate(prompts, n=4)
-        samples = samples_from(groups)
-        assert {s["version"] for s in samples} == {0}
-        before = learner.logprobs(samples)
-        assert max_gap(before, [s["vllm_logprobs"] for s in samples]) < 1e-3
-
-        for s, lp in zip(samples, before):
-            s["old_logprobs"] = lp
-        metrics = learner.train_grpo(samples, samples_per_minibatch=len(samples))
-        assert metrics["num_updates"] == 1 and metrics["grad_norm"] > 0
-        after = learner.logprobs(samples)
-        assert max_gap(after, before) > 1e-2, "the update should move the policy"
-
-        sync = WeightSync(learner, rollout, transport, bucket_mb=0.0625)  # 64 KiB buckets: several per model
-        assert sync.publish(1)["rollout_min_version"] == 1
-        assert rollout.versions() == [1, 1]
-        sync.resize(3)  # a worker that joins later loads the current weights before it serves
-        assert rollout.versions() == [1, 1, 1]
-        os.kill(rollout.pids[rollout.workers[0]], signal.SIGKILL)  # a worker dies: its replacement loads version 1 first
-        assert rollout.versions() == [1, 1, 1] and rollout.restarts == 1
-        # every worker: sample again, compare with the learner's recomputation of the same tokens
-        for w in rollout.workers:
-            fresh = samples_from(ray.get(w.generate.remote(prompts, 4)))
-            assert {s["version"] for s in fresh} == {1}
-            gap = max_gap(learner.logprobs(fresh), [s["vllm_logprobs"] for s in fresh])
-            print(f"{transport}: max |vLLM - learner| log-prob after sync: {gap:.2e}")
-            assert gap < 1e-3
-        # one more update and sync reaches all three workers (collective: the group is rebuilt with the joiner and the replacement)
-        for s, lp in zip(samples, learner.logprobs(samples)):
-            s["old_logprobs"] = lp
-        learner.train_grpo(samples, samples_per_minibatch=len(samples))
-        assert sync.publish(2)["rollout_min_version"] == 2
-        for w in rollout.workers:
-            fresh = samples_from(ray.get(w.generate.remote(prompts[:2], 2)))
-            assert max_gap(learner.logprobs(fresh), [s["vllm_logprobs"] for s in fresh]) < 1e-3
+        sync.publish(version)
     finally:
-        rollout.shutdown()
-        learner.shutdown()
+        learner.export_weights = export
+    assert rollout.versions() == [version] * len(rollout.workers)  # the versions say all is well
+    with pytest.raises(SyncCheckError, match=rf"after the sync of weights version {version}, rollout-\d+ \(pid \d+\) scores the probe's tokens .* away from the learner"):
+        sync.verify(version, samples[:4], tolerance=1e-3)
+    sync.publish(version + 1)  # a whole sync repairs it
+    assert sync.verify(version + 1, samples[:4], tolerance=1e-3)["sync/logprob_max_abs_diff"] < 1e-4

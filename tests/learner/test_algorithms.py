@@ -112,7 +112,12 @@ def test_aggregations_hand_computed_and_mask_excludes_prompt_and_padding():
     mask = t([[1, 1, 1], [1, 0, 0]])
     assert alg.LOSS_AGGREGATIONS["token-mean"](values, mask).item() == pytest.approx(2.5)
     assert alg.LOSS_AGGREGATIONS["seq-mean-token-mean"](values, mask).item() == pytest.approx(3.0)
-    assert alg.LOSS_AGGREGATIONS["seq-mean-token-sum-norm"](values, mask).item() == pytest.approx(10 / 6)
+    # Dr. GRPO: token sums (6 and 4) over 2 sequences x a constant budget of 5 tokens, whatever the padded width
+    assert alg.LOSS_AGGREGATIONS["seq-mean-token-sum-norm"](values, mask, 5).item() == pytest.approx(10 / 10)
+    wider = (torch.cat([values, torch.zeros(2, 4)], 1), torch.cat([mask, torch.zeros(2, 4)], 1))  # the same sequences packed wider
+    assert alg.LOSS_AGGREGATIONS["seq-mean-token-sum-norm"](*wider, 5).item() == pytest.approx(10 / 10)
+    with pytest.raises(ValueError, match="norm_tokens"):
+        alg.LOSS_AGGREGATIONS["seq-mean-token-sum-norm"](values, mask)
 
 
 def test_masked_tokens_get_no_gradient():
@@ -148,7 +153,9 @@ def test_kl_needs_reference():
 def test_kl_in_reward():
     logp, ref = torch.log(t([[0.5, 0.5, 0.9]])), torch.log(t([[0.25, 0.25, 0.1]]))
     mask = t([[1, 1, 0]])
-    got = alg.kl_penalised_rewards(t([1.0]), logp, ref, mask, kl_coef=0.5, kl_estimator="k1")
+    kl = alg.sequence_kl(logp, ref, mask, kl_estimator="k1")  # log 2 on each of the two response tokens
+    assert kl.tolist() == pytest.approx([2 * math.log(2)], rel=1e-6)
+    got = alg.kl_penalised_rewards(t([1.0]), kl, kl_coef=0.5)
     assert got.item() == pytest.approx(1.0 - 0.5 * 2 * math.log(2), rel=1e-6)
 
 
@@ -175,7 +182,7 @@ def test_every_variant_selectable_by_name():
     for agg in alg.LOSS_AGGREGATIONS:
         for kl in alg.KL_ESTIMATORS:
             loss, _ = alg.grpo_loss(logp, logp, t([1.0, -1.0]), torch.ones(2, 3), ref_logprobs=logp - 0.1,
-                                    kl_coef=0.01, kl_estimator=kl, aggregation=agg)
+                                    kl_coef=0.01, kl_estimator=kl, aggregation=agg, norm_tokens=8)
             assert torch.isfinite(loss)
 
 

@@ -1,16 +1,14 @@
-"""Padding token-id samples for the learner: masks cover exactly the response-predicting positions."""
+"""Padding Samples for the learner: masks cover exactly the response-predicting positions."""
 
 import torch
 
-from learner.batching import chunks, loss_tokens, pad_batch, padding_fraction, response_values, token_budget_batches
+from core.protocol import Sample
+from learner.batching import chunks, pad_batch, padding_fraction, response_values, token_budget_batches
 
 
 def test_pad_batch_masks_and_values():
-    samples = [
-        {"prompt_ids": [1, 5, 6], "response_ids": [7, 8], "advantage": 1.5, "old_logprobs": [-0.1, -0.2]},
-        {"prompt_ids": [1, 9], "response_ids": [3], "advantage": -1.0, "old_logprobs": [-0.3]},
-    ]
-    b = pad_batch(samples)
+    samples = [Sample([1, 5, 6], [7, 8]), Sample([1, 9], [3])]
+    b = pad_batch(samples, {"old_logprobs": [[-0.1, -0.2], [-0.3]]}, advantages=[1.5, -1.0])
     assert b["input_ids"].tolist() == [[1, 5, 6, 7, 8], [1, 9, 3, 0, 0]]
     assert b["attention_mask"].tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]
     # position t predicts token t+1: rows predict [5,6,7,8] and [9,3,0,0]; the response is 7,8 / 3
@@ -27,22 +25,22 @@ def test_chunks():
 
 def test_loss_mask_excludes_given_tokens():
     # an interactive rollout: generated 7, given 8 (an action), generated 9
-    sample = {"prompt_ids": [1, 5], "response_ids": [7, 8, 9], "loss_mask": [1, 0, 1]}
-    b = pad_batch([sample, {"prompt_ids": [1, 5], "response_ids": [7]}])
+    sample = Sample([1, 5], [7, 8, 9], loss_mask=[1, 0, 1])
+    b = pad_batch([sample, Sample([1, 5], [7])])
     assert b["targets"].tolist() == [[5, 7, 8, 9], [5, 7, 0, 0]]
     assert b["mask"].tolist() == [[0, 1, 0, 1], [0, 1, 0, 0]]
-    assert loss_tokens(sample) == 2 and loss_tokens({"prompt_ids": [1], "response_ids": [4, 4]}) == 2
+    assert sample.trained_tokens == 2 and Sample([1], [4, 4]).trained_tokens == 2
 
 
 def test_allowed_ranges_travel_with_the_batch():
-    b = pad_batch([{"prompt_ids": [1], "response_ids": [2], "allowed": [0, 10]}, {"prompt_ids": [1], "response_ids": [3]}])
+    b = pad_batch([Sample([1], [2], allowed=(0, 10)), Sample([1], [3])])
     assert b["allowed"].tolist() == [[0, 10], [0, 2**62]]  # a sample without a range may use every id
-    assert "allowed" not in pad_batch([{"prompt_ids": [1], "response_ids": [2]}])
+    assert "allowed" not in pad_batch([Sample([1], [2])])
 
 
 def test_token_budget_batches_pack_similar_lengths_under_the_budget():
     lengths = [10, 3, 9, 4, 2, 30]  # total tokens per sample
-    samples = [{"prompt_ids": [1], "response_ids": [2] * (n - 1)} for n in lengths]
+    samples = [Sample([1], [2] * (n - 1)) for n in lengths]
     batches = token_budget_batches(samples, max_tokens=20)
     # longest first: 30 alone (over the budget), then 10+9 (2 x 10 = 20), then 4+3+2 (3 x 4 = 12)
     assert batches == [[5], [0, 2], [3, 1, 4]]
@@ -54,5 +52,5 @@ def test_token_budget_batches_pack_similar_lengths_under_the_budget():
 
 
 def test_rollout_logprobs_are_padded_like_the_others():
-    b = pad_batch([{"prompt_ids": [1, 2], "response_ids": [3], "rollout_logprobs": [-0.5]}])
+    b = pad_batch([Sample([1, 2], [3], rollout_logprobs=[-0.5])])
     assert b["rollout_logprobs"].tolist() == [[0.0, -0.5]]

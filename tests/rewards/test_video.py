@@ -8,8 +8,9 @@ import torch
 
 from rewards.pool import RewardWorker
 from rewards.registry import get_verifier
-from rewards.video import FLOOR_REWARD, frame_tokens, summarize
-from rewards.video_metrics import frame_metrics
+from rewards.video import FLOOR_REWARD, summarize
+from worlds.video.frames import frame_tokens
+from worlds.video.metrics import frame_metrics
 
 A = 2  # action tokens between frames in these responses
 
@@ -34,7 +35,7 @@ def response(frame_tokens_list, action=(4400, 4500)):
 
 
 def test_true_tokens_score_the_tokenizer_reconstruction(setup):
-    from rewards.lpips_metric import load_lpips
+    from worlds.video.lpips import load_lpips
 
     tokenizer, frames, reference = setup
     tokens = tokenizer.encode(frames)
@@ -67,8 +68,9 @@ def test_malformed_predictions_are_the_floor_reward_counted(setup):
     assert summary["reward_mean"] == pytest.approx((3 * FLOOR_REWARD + results[3].reward) / 4)
     # a reward worker (the same code the Ray actors run) never raises: a broken reference is a counted floor
     worker = RewardWorker("video")
-    out = worker.score([good], [{**reference, "tokenizer": "/nonexistent"}])
+    out, batch_error = worker.score([good], [{**reference, "tokenizer": "/nonexistent"}])
     assert out[0].reward == FLOOR_REWARD and out[0].error.startswith("verifier_exception: FileNotFoundError")
+    assert batch_error.startswith("FileNotFoundError")  # the batch path failed first: the pool counts it
 
 
 def test_frame_tokens_layout():
@@ -95,5 +97,6 @@ def test_a_batch_scores_as_its_samples_one_by_one(setup):
         assert b.metrics.keys() == single.metrics.keys()
         assert all(b.metrics[k] == pytest.approx(single.metrics[k], abs=1e-4) for k in b.metrics)
     # a batch with one broken reference: the worker falls back to one at a time, flooring only that one
-    out = RewardWorker("video").score(preds[:2] + preds[:1], refs[:2] + [{**reference, "tokenizer": "/nonexistent"}])
+    out, batch_error = RewardWorker("video").score(preds[:2] + preds[:1], refs[:2] + [{**reference, "tokenizer": "/nonexistent"}])
     assert [r.error is None for r in out] == [True, True, False] and out[0].reward == pytest.approx(batched[0].reward, abs=1e-5)
+    assert batch_error is not None

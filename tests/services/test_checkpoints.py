@@ -42,7 +42,7 @@ def test_saves_are_complete_and_only_the_last_k_are_kept(tmp_path):
     assert ckpts.load(learner) == 6 and learner.loaded == "step6"
 
 
-def test_a_torn_checkpoint_is_reported_by_path_and_the_previous_one_used(tmp_path, capsys):
+def test_a_torn_checkpoint_is_reported_by_path_and_the_previous_one_used(tmp_path, caplog):
     ckpts = Checkpoints(tmp_path, keep=3)
     learner = FileLearner()
     for step in (1, 2, 3):
@@ -50,7 +50,7 @@ def test_a_torn_checkpoint_is_reported_by_path_and_the_previous_one_used(tmp_pat
     (tmp_path / "step3" / "optim_states.pt").write_bytes(b"o" * 50)  # torn: fewer bytes than written
     (tmp_path / "step2" / "model_states.pt").write_bytes(b"bad" + b"w" * 97)  # same size, but the learner cannot load it
     assert ckpts.load(learner) == 1 and learner.loaded == "step1"
-    out = capsys.readouterr().out
+    out = caplog.text
     assert f"{tmp_path / 'step3' / 'optim_states.pt'} has 50 bytes, 200 were written" in out
     assert f"checkpoint {tmp_path / 'step2'} is unusable (the learner could not load it: RuntimeError: unpickling error)" in out
 

@@ -7,7 +7,9 @@ import time
 
 import pytest
 
+from core.protocol import Group, Response
 from rewards.types import RewardResult
+from rollout.config import SamplingConfig
 from services.config import load_config
 from services.pipeline import RolloutPipeline, draw_prompts, rl_epoch
 from services.rl import old_logprobs_source
@@ -23,14 +25,14 @@ class FakeRollout:
         self.version, self.seconds, self.fail_at = 0, seconds, fail_at
         self.events, self.samplings, self.lock = [], [], threading.Lock()
 
-    def submit(self, prompts, n, sampling=None, plans=None, seeds=None):
+    def submit(self, prompts, n, sampling=None):
         with self.lock:
             self.events.append(("generate", sum(e[0] == "generate" for e in self.events) + 1))
             self.samplings.append(sampling)
             if self.fail_at == self.events[-1][1]:
                 raise RuntimeError("worker died")
-            answer = [2] if sampling == {"temperature": 0.0} else [1]  # greedy answers are told apart by their reward
-            return [{"prompt_ids": p, "responses": [{"response_ids": answer, "logprobs": [-0.1]}] * n, "version": self.version, "seconds": self.seconds} for p in prompts]
+            answer = [2] if sampling is GREEDY else [1]  # greedy answers are told apart by their reward
+            return [Group(p.ids, [Response(answer, [-0.1])] * n, self.version, self.seconds) for p in prompts]
 
     def collect(self, futures):
         time.sleep(self.seconds)
@@ -42,18 +44,19 @@ class FakeRewards:
         return [RewardResult(float(p[0])) for p in predictions]
 
 
+GREEDY = SamplingConfig(temperature=0.0)
 DATA = [Encoded(Example(id=str(i), prompt=None, answer=None, reference=None), [i], [0]) for i in range(10)]
 
 
 def run_loop(staleness, steps=6, train_s=0.0, rollout=None, greedy_baseline=False):
     rollout = rollout or FakeRollout()
-    pipeline = RolloutPipeline(rollout, FakeRewards(), DATA, None, seed=0, prompts_per_step=2, group_size=3,
-                               first_step=1, last_step=steps, max_staleness=staleness, greedy_baseline=greedy_baseline)
+    pipeline = RolloutPipeline(rollout, FakeRewards(), DATA, seed=0, prompts_per_step=2, group_size=3, first_step=1, last_step=steps,
+                               max_staleness=staleness, greedy_baseline=greedy_baseline, greedy_sampling=GREEDY)
     seen = []
     try:
         for step in range(1, steps + 1):
             batch = pipeline.next()
-            seen.append((batch.step, {s["version"] for s in batch.samples}))
+            seen.append((batch.step, {s.version for s in batch.samples}))
             if greedy_baseline:  # one greedy answer per prompt, scored apart from the samples
                 assert [r.reward for r in batch.results] == [1.0] * 6 and [r.reward for r in batch.greedy] == [2.0, 2.0]
             else:
@@ -85,7 +88,7 @@ def test_no_sample_trains_more_than_the_bound_behind(staleness):
 @pytest.mark.parametrize("staleness", [0, 1])
 def test_a_greedy_baseline_is_generated_beside_each_step_with_the_same_weights(staleness):
     seen, rollout = run_loop(staleness, steps=3, greedy_baseline=True)
-    assert rollout.samplings == [None, {"temperature": 0.0}] * 3  # submitted back to back: no publish in between
+    assert rollout.samplings == [None, GREEDY] * 3  # submitted back to back: no publish in between
     assert all(len(versions) == 1 for _, versions in seen)
 
 

@@ -4,7 +4,7 @@ and that what it refuses names the config fields and the cluster's totals."""
 import pytest
 
 from services.config import load_config
-from services.resources import ResourceError, actor_name, check, ray_options, roles, shape
+from services.resources import ResourceError, check, roles
 
 TINY = "configs/tiny_text_game.yaml"
 
@@ -46,11 +46,3 @@ def test_a_custom_resource_no_node_provides_fails_and_autoscaling_is_named():
     cfg = load_config(TINY, ["rollout.resources.rollout_slot=1"])
     with pytest.raises(ResourceError, match=r"rollout_slot: rollout.num_workers=1 x rollout.resources.rollout_slot=1 = 1, but the cluster can autoscale to 0"):
         check(cfg, {"CPU": 8.0}, [{"CPU": 8.0}], autoscaled=True)
-
-
-def test_shapes_options_and_names():
-    assert shape(1.0, 0.0, {"slot": 1}) == {"CPU": 1.0, "slot": 1.0}
-    assert ray_options(1.0, 0.5, {}) == {"num_cpus": 1.0, "num_gpus": 0.5}
-    assert ray_options(1.0, 0.0, {"slot": 1.0})["resources"] == {"slot": 1.0}
-    first, second = actor_name("unit-role"), actor_name("unit-role")
-    assert (first, second) == ("unit-role-0", "unit-role-1")

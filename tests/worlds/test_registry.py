@@ -49,7 +49,7 @@ def test_a_world_given_as_module_factory_gets_its_options():
 @pytest.mark.parametrize("name, message", [
     ("tests.worlds.no_such_module:World", "cannot be loaded (ModuleNotFoundError"),
     ("tests.worlds.test_registry:NoSuchFactory", "cannot be loaded (AttributeError"),
-    ("tests.worlds.test_registry:not_a_world", "returned dict, which has no examples"),
+    ("tests.worlds.test_registry:not_a_world", "returned dict, which is not a World"),
 ])
 def test_a_user_world_that_does_not_load_names_the_field(name, message):
     with pytest.raises(WorldError, match=r"world.name: .*" + message.replace("(", r"\(")):

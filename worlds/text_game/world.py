@@ -40,7 +40,6 @@ class TextGameWorld:
 
     verifier = "text_game"
 
-    vocab_size = None  # a text world: the model's own tokenizer encodes it
 
     def __init__(self, config: WorldConfig, workdir: str | None = None):
         self.config = config

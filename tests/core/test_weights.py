@@ -7,7 +7,8 @@ import threading
 
 import psutil
 
-from learner.weights import WeightGroup, free_port, plan_buckets, to_buckets, unpack
+from core.net import free_port
+from core.weights import WeightGroup, plan_buckets, to_buckets, unpack
 
 
 def test_buckets_are_bounded_and_round_trip():

@@ -9,57 +9,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 
-from learner.weights import NODE_ADDRESS_ENV
-
-WORKER_LOG_ENV = "RLVR_WORKER_LOG_DIR"  # set in the driver: the job's actors write their output to files there
-
-
-def worker_runtime_env() -> dict:
-    """The runtime_env option of the job's actors: where their output goes (when the driver set it)."""
-    log_dir = os.environ.get(WORKER_LOG_ENV)
-    return {"runtime_env": {"env_vars": {WORKER_LOG_ENV: log_dir}}} if log_dir else {}
-
-
-def redirect_worker_output() -> None:
-    """In an actor: send this process's stdout and stderr (vLLM, DeepSpeed, torch, its C++ parts) to
-    `<log dir>/<actor name>.log` when the job asked for it (run.worker_logs=file), so the console
-    keeps the job's own progress and warnings. A directory that cannot be written keeps the output."""
-    log_dir = os.environ.get(WORKER_LOG_ENV)
-    if not log_dir:
-        return
-    import sys
-
-    import ray
-
-    name = ray.get_runtime_context().get_actor_name() or f"worker-{os.getpid()}"
-    try:
-        os.makedirs(log_dir, exist_ok=True)
-        fd = os.open(os.path.join(log_dir, f"{name}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    except OSError as err:
-        print(f"worker output stays in Ray's logs: cannot write {log_dir} ({err.strerror})", file=sys.stderr)
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-
-
-@contextlib.contextmanager
-def worker_logs_in(log_dir, enabled: bool = True):
-    """While the job runs, its actors' output goes to files in `log_dir` (see redirect_worker_output)."""
-    if not enabled:
-        yield
-        return
-    previous = os.environ.get(WORKER_LOG_ENV)
-    os.environ[WORKER_LOG_ENV] = str(log_dir)
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(WORKER_LOG_ENV, None)
-        else:
-            os.environ[WORKER_LOG_ENV] = previous
+from core.net import NODE_ADDRESS_ENV
 
 
 @dataclass

@@ -25,7 +25,7 @@ def backbones():
 
 
 def test_alexnet_lpips_matches_the_official_example(backbones):
-    from rewards.lpips_metric import load_lpips
+    from worlds.video.lpips import load_lpips
 
     model = load_lpips("alex")
     ref, p0, p1 = image("ex_ref.png"), image("ex_p0.png"), image("ex_p1.png")
@@ -45,7 +45,7 @@ def test_random_backbone_is_not_lpips(backbones):
 
 
 def test_vgg_backbone_loads_and_orders_the_example_like_alex(backbones):
-    from rewards.lpips_metric import load_lpips
+    from worlds.video.lpips import load_lpips
 
     model = load_lpips("vgg")  # no published reference value here; check it is a working, non-random network
     ref = image("ex_ref.png")

