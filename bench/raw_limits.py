@@ -1,7 +1,7 @@
 """The raw limits of the step_throughput workload, in a process of its own: one vLLM engine generating the
 same completions (nothing else), and one plain torch training step on that batch (old and reference
-log-probs plus the GRPO updates, with the learner's loss and token-budget micro-batches; no Ray, no
-DeepSpeed), also timed with the learner's batching before the token budget (32 sequences per pass). `python bench/raw_limits.py SPEC.json`; bench/step_throughput.py writes the spec and reads
+log-probs plus the GRPO updates, with the learner's loss, KL and entropy bonus included, and token-budget
+micro-batches; no Ray, no DeepSpeed), also timed with the learner's batching before the token budget (32 sequences per pass). `python bench/raw_limits.py SPEC.json`; bench/step_throughput.py writes the spec and reads
 the JSON on the last line.
 """
 
@@ -27,7 +27,7 @@ def raw_limits(args, model: str, prompts: list[list[int]], cfg) -> dict:
     from vllm.inputs import TokensPrompt
 
     from core.protocol import Sample
-    from learner.algorithms import grpo_advantages, grpo_loss
+    from learner.algorithms import grpo_advantages, grpo_loss, token_logprobs_and_entropy
     from learner.batching import pad_batch, response_values, token_budget_batches
 
     G, P, s = cfg.rollout.group_size, cfg.run.prompts_per_step, cfg.rollout.sampling
@@ -50,11 +50,11 @@ def raw_limits(args, model: str, prompts: list[list[int]], cfg) -> dict:
     advantages = grpo_advantages(rewards, torch.tensor([x.group for x in samples])).tolist()
     rows: dict[str, list] = {"old_logprobs": [None] * len(samples), "ref_logprobs": [None] * len(samples)}
 
-    def logprobs(model_, idx, with_rows=False):
+    def logprobs(model_, idx, with_rows=False, with_entropy=False):
         part = [samples[i] for i in idx]
         b = pad_batch(part, {k: [v[i] for i in idx] for k, v in rows.items()} if with_rows else None, [advantages[i] for i in idx])
         logits = model_(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float() / s.temperature
-        return b, torch.log_softmax(logits, -1).gather(-1, b["targets"].unsqueeze(-1)).squeeze(-1)
+        return b, *token_logprobs_and_entropy(logits, b["targets"], with_entropy)
 
     def passes(batch: list[Sample], by_count: bool) -> list[list[int]]:
         """Token-budget micro-batches, or (the learner's batching before) 32 sequences per pass in arrival order."""
@@ -66,7 +66,7 @@ def raw_limits(args, model: str, prompts: list[list[int]], cfg) -> dict:
         with torch.no_grad():
             for key, m in (("old_logprobs", policy), ("ref_logprobs", reference)):
                 for idx in passes(samples, by_count):
-                    _, lp = logprobs(m, idx)
+                    _, lp, _ = logprobs(m, idx)
                     for row, i in zip(lp, idx):
                         rows[key][i] = response_values(row, samples[i])
                 t[key] = time.perf_counter() - t0
@@ -77,9 +77,9 @@ def raw_limits(args, model: str, prompts: list[list[int]], cfg) -> dict:
             total = sum(len(samples[i].response_ids) for i in mini)
             for idx in passes([samples[i] for i in mini], by_count):
                 part = [mini[i] for i in idx]
-                b, lp = logprobs(policy, part, with_rows=True)
+                b, lp, entropy = logprobs(policy, part, with_rows=True, with_entropy=alg.entropy_coef > 0)
                 loss, _ = grpo_loss(lp, b["old_logprobs"], b["advantages"], b["mask"], ref_logprobs=b["ref_logprobs"], kl_coef=alg.kl_coef,
-                                    eps_low=alg.eps_low, eps_high=alg.eps_high)
+                                    entropy=entropy, entropy_coef=alg.entropy_coef, eps_low=alg.eps_low, eps_high=alg.eps_high)
                 (loss * sum(len(samples[i].response_ids) for i in part) / total).backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.learner.grad_clip)
             optimizer.step()

@@ -13,8 +13,9 @@ Measured, each after one warm-up step (engine compile, thread pools), as medians
                     step before the rollout's log-probs were used): the baseline of the "less work" ratio
   sync              this project in sync mode, old log-probs from the rollout (learner.old_logprobs: auto)
   sync (collective) the same, weights broadcast over a gloo group instead of the object store
-  async             run.mode=async, max_staleness 1, the same resources as sync (the learner's two
-                    threads share the cores with generation while it runs)
+  async             run.mode=async, max_staleness 1, one engine thread (sync mode's engine uses the
+                    learner's cores too, which would oversubscribe them here); the learner's two
+                    threads share the cores with generation while it runs
   async (1 core ...) the same with one learner thread: learner and rollout one core each
   TRL vLLM / TRL HF TRL's GRPOTrainer (the `bench` extra) with the same model, prompts, G, max tokens,
                     two updates per generation round, beta 1e-3; vLLM colocated, or HF generate
@@ -43,8 +44,8 @@ VARIANTS = {  # name -> config overrides on top of the workload
     "sync (recompute)": ["learner.old_logprobs=recompute"],
     "sync": [],
     "sync (collective)": ["rollout.sync_transport=collective"],
-    "async": ["run.mode=async", "run.max_staleness=1"],
-    "async (1 core each)": ["run.mode=async", "run.max_staleness=1", "learner.cpus_per_rank=1"],
+    "async": ["run.mode=async", "run.max_staleness=1", "rollout.threads_per_worker=1"],
+    "async (1 core each)": ["run.mode=async", "run.max_staleness=1", "learner.cpus_per_rank=1", "rollout.threads_per_worker=1"],
 }
 
 
@@ -92,7 +93,7 @@ def project_variant(args, model: str, out_dir: str, name: str) -> dict:
     from services.rl import rl_stage
     from services.run import Pools, Run, load_tokenizer
 
-    run = Run(workload(args, out_dir, name.replace(" ", "_").replace("(", "").replace(")", ""), VARIANTS[name]))
+    run = Run(workload(args, out_dir, name.replace(" ", "_").replace("(", "").replace(")", ""), VARIANTS[name] + args.override))
     pools = Pools(run)
     try:
         rl_stage(run, model, run.split("train", load_tokenizer(model)), pools)
@@ -126,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="start model (default: runs/tiny_text_game/mle, else trained now)")
     parser.add_argument("--skip-trl", action="store_true", help="leave out TRL's GRPOTrainer (needs the bench extra)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: check every variant runs (CI)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"this project's variants to run, comma-separated (default: all of {', '.join(VARIANTS)})")
+    parser.add_argument("--override", action="append", default=[], metavar="key=value", help="a config override for every variant of this project (e.g. learner.zero_stage=0); repeatable")
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
     args = parser.parse_args(argv)
 
@@ -144,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
             for use_vllm in (True, False):  # TRL's GRPOTrainer (the bench extra): bench/trl_grpo.py
                 results["TRL vLLM" if use_vllm else "TRL HF"] = in_subprocess("trl_grpo.py", args, model, out_dir, use_vllm=use_vllm)
         with ray_session():
-            for name in VARIANTS:
+            for name in args.variants.split(","):
+                if name not in VARIANTS:
+                    parser.error(f"--variants: unknown variant {name!r}; known: {', '.join(VARIANTS)}")
                 results[name] = project_variant(args, model, out_dir, name)
         results["raw"] = in_subprocess("raw_limits.py", args, model, out_dir)
     report(results, cfg)
@@ -170,23 +175,27 @@ def report(results: dict[str, dict], cfg) -> None:
           f"  (32 sequences per pass: {raw['step_32_per_pass']:.2f})")
 
     rate = {n: r["completions"] / r["time/step"] for n, r in results.items() if n != "raw"}
-    sync = results["sync"]
+    sync = results.get("sync")
     print("\nratios (same run):")
-    if "TRL vLLM" in rate:
+    if sync and "TRL vLLM" in rate:
         print(f"  sync / TRL vLLM colocate, completions/s: {rate['sync'] / rate['TRL vLLM']:.2f}x   (target >= 2)")
         print(f"  sync / TRL HF generate, completions/s:   {rate['sync'] / rate['TRL HF']:.2f}x")
-    print(f"  sync step / sync (recompute) step:        {sync['time/step'] / results['sync (recompute)']['time/step']:.2f}   (train phase {sync['time/train']:.2f} s vs {results['sync (recompute)']['time/train']:.2f} s)")
+    if sync and "sync (recompute)" in results:
+        print(f"  sync step / sync (recompute) step:        {sync['time/step'] / results['sync (recompute)']['time/step']:.2f}   (train phase {sync['time/train']:.2f} s vs {results['sync (recompute)']['time/train']:.2f} s)")
     print(f"  raw torch step, token budget / 32 per pass: {raw_train / raw['step_32_per_pass']:.2f}")
-    print(f"  sync step, collective / object store:     {results['sync (collective)']['time/step'] / sync['time/step']:.2f}"
-          f"   (sync phase {results['sync (collective)']['time/sync']:.3f} s vs {sync['time/sync']:.3f} s)")
+    if sync and "sync (collective)" in results:
+        print(f"  sync step, collective / object store:     {results['sync (collective)']['time/step'] / sync['time/step']:.2f}"
+              f"   (sync phase {results['sync (collective)']['time/sync']:.3f} s vs {sync['time/sync']:.3f} s)")
     for name in ("async", "async (1 core each)"):
-        r = results[name]
-        print(f"  {name + ' step / max(generate, train):':<41} {r['time/step'] / max(r['time/generate'], r['time/train']):.2f}   (target <= 1.1; staleness max {r['staleness_max']:.0f})")
-        print(f"  {name + ' / sync, completions/s:':<41} {rate[name] / rate['sync']:.2f}x")
-    print(f"  sync step / (raw vLLM + raw torch step):  {sync['time/step'] / (raw['generate'] + raw['ref_logprobs'] + raw['updates']):.2f}   (target <= 1.1)")
-    print(f"  sync generate / raw vLLM:                 {sync['time/generate'] / raw['generate']:.2f}")
-    print(f"  sync train / raw torch (ref + updates):   {sync['time/train'] / (raw['ref_logprobs'] + raw['updates']):.2f}   (the same work: the old log-probs are the rollout's)")
-
+        if name in results:
+            r = results[name]
+            print(f"  {name + ' step / max(generate, train):':<41} {r['time/step'] / max(r['time/generate'], r['time/train']):.2f}   (target <= 1.1; staleness max {r['staleness_max']:.0f})")
+            if sync:
+                print(f"  {name + ' / sync, completions/s:':<41} {rate[name] / rate['sync']:.2f}x")
+    if sync:
+        print(f"  sync step / (raw vLLM + raw torch step):  {sync['time/step'] / (raw['generate'] + raw['ref_logprobs'] + raw['updates']):.2f}   (target <= 1.1)")
+        print(f"  sync generate / raw vLLM:                 {sync['time/generate'] / raw['generate']:.2f}")
+        print(f"  sync train / raw torch (ref + updates):   {sync['time/train'] / (raw['ref_logprobs'] + raw['updates']):.2f}   (the same work: the old log-probs are the rollout's)")
 
 if __name__ == "__main__":
     sys.exit(main())

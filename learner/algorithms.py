@@ -181,7 +181,15 @@ def restrict_logits(logits: Tensor, allowed: Tensor, mask: Tensor) -> Tensor:
 
 def token_logprobs(logits: Tensor, tokens: Tensor) -> Tensor:
     """log p(token) under `logits`, gathered per position: [batch, seq, vocab] x [batch, seq] -> [batch, seq]."""
-    return torch.log_softmax(logits.float(), dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    return token_logprobs_and_entropy(logits, tokens)[0]
+
+
+def token_logprobs_and_entropy(logits: Tensor, tokens: Tensor, with_entropy: bool = False) -> tuple[Tensor, Tensor | None]:
+    """(log p(token) per position, and with `with_entropy` each position's entropy) from one log-softmax
+    over the vocabulary: the learner's loss needs both, and the softmax is most of a small model's cost."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    picked = logp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    return picked, (-(logp.exp() * logp).sum(-1) if with_entropy else None)
 
 
 def grpo_loss(

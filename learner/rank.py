@@ -100,11 +100,9 @@ class LearnerRank:
 
     def _forward(self, model, batch: dict, with_entropy: bool = False):
         """Per-token log-probs (and entropies) of the shifted targets under `model`."""
-        from learner.algorithms import entropy_from_logits, token_logprobs
+        from learner.algorithms import token_logprobs_and_entropy
 
-        logits = self._logits(model, batch) / self.temperature
-        targets = batch["targets"].to(self.device)
-        return token_logprobs(logits, targets), (entropy_from_logits(logits) if with_entropy else None)
+        return token_logprobs_and_entropy(self._logits(model, batch) / self.temperature, batch["targets"].to(self.device), with_entropy)
 
     def _logprobs(self, model, samples: list[Sample], raw: bool = False) -> list[list[float]]:
         """Response-token log-probs of each sample under `model` (raw: at temperature 1 over every id)."""

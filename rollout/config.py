@@ -25,6 +25,7 @@ class RolloutConfig(BaseModel):
 
     num_workers: int = Field(1, ge=1, description="Rollout workers (vLLM engines), scaled independently of the learner")
     cpus_per_worker: float = Field(1.0, gt=0.0, description="Ray CPUs reserved per rollout worker")
+    threads_per_worker: int | None = Field(None, ge=1, description="Torch threads of each engine on CPU; unset = cpus_per_worker (at least 1). In sync mode generation and training never overlap, so one machine's engine may use the learner's cores too")
     gpus_per_worker: float = Field(0.0, ge=0.0, description="Ray GPUs reserved per rollout worker (0 on CPU machines)")
     resources: dict[str, float] = Field(default_factory=dict, description="Custom Ray resources per rollout worker, e.g. {rollout_slot: 1}: workers go only to nodes that provide them (the rollout worker group in deploy/)")
     group_size: int = Field(5, ge=1, description="Samples per prompt, G (paper text game: 5)")

@@ -67,7 +67,10 @@ class RolloutWorker:
         import platform_compat
 
         platform_compat.apply()
+        import torch
         from vllm import LLM
+
+        torch.set_num_threads(cfg.threads_per_worker or max(1, int(cfg.cpus_per_worker)))  # before the engine (vLLM fixes it then)
 
         from core.net import bind_collectives_to, node_address
 

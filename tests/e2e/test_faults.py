@@ -64,7 +64,7 @@ def reference(ray_cluster, tiny_model, tmp_path_factory):
 def chaos_overrides(out: Path, tiny_model: str, name: str) -> list[str]:
     return [
         *OVERRIDES, f"run.output_dir={out}", f"run.name={name}", f"run.model={tiny_model}", "run.stages=[rl]",
-        "rollout.num_workers=2", "rollout.cpus_per_worker=0.5", "rewards.num_workers=2", "learner.num_ranks=2",
+        "rollout.num_workers=2", "rollout.cpus_per_worker=0.5", "rollout.threads_per_worker=1", "rewards.num_workers=2", "learner.num_ranks=2",
         "learner.cpus_per_rank=1", "rollout.timeout_s=20", "rewards.timeout_s=10",
     ]
 

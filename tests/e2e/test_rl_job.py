@@ -21,7 +21,7 @@ def job(tmp_path, *overrides):
             f"run.output_dir={tmp_path}", "run.name=e2e", "world.text_game.builtin_train_rows=64",
             "world.text_game.builtin_test_rows=8", "run.mle_epochs=0.5", "run.mle_batch_size=16",
             "run.prompts_per_step=4", "rollout.group_size=4", "learner.mini_batch_prompts=2",
-            "rollout.num_workers=2", "rollout.cpus_per_worker=0.5", "rewards.num_workers=2",
+            "rollout.num_workers=2", "rollout.cpus_per_worker=0.5", "rollout.threads_per_worker=1", "rewards.num_workers=2",
             "learner.num_ranks=2", "learner.cpus_per_rank=1", "learner.zero_stage=2", "rollout.sampling.max_new_tokens=48",
             "rollout.sync_bucket_mb=0.1", *overrides,
         ],

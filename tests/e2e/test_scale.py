@@ -75,7 +75,7 @@ def test_scale_rollout_pool_while_the_job_runs_and_scrape_its_metrics(tmp_path, 
         sys.executable, "-m", "services.train", "--config", "configs/tiny_text_game.yaml", f"run.output_dir={tmp_path}",
         "run.name=scaled", "run.stages=[rl]", "run.rl_steps=400", "run.checkpoint_every=1000", "world.text_game.builtin_train_rows=64",
         f"run.prompts_per_step={PROMPTS}", f"rollout.group_size={G}", f"learner.mini_batch_prompts={PROMPTS}", "learner.cpus_per_rank=1",
-        "rollout.cpus_per_worker=0.5", "rollout.sampling.max_new_tokens=16", "rollout.max_model_len=512", *mode,
+        "rollout.cpus_per_worker=0.5", "rollout.threads_per_worker=1", "rollout.sampling.max_new_tokens=16", "rollout.max_model_len=512", *mode,
     ]
     with ray_head(num_cpus=4) as head:
         env = {**head.env, "RAY_ADDRESS": head.address}

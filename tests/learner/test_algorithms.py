@@ -164,6 +164,9 @@ def test_entropy_and_token_logprobs():
     torch.testing.assert_close(alg.entropy_from_logits(logits), torch.full((1, 2), math.log(4)))
     logits = torch.log(t([[[0.1, 0.2, 0.7]]]))
     assert alg.token_logprobs(logits, torch.tensor([[2]])).item() == pytest.approx(math.log(0.7), rel=1e-6)
+    logp, entropy = alg.token_logprobs_and_entropy(logits, torch.tensor([[2]]), with_entropy=True)  # one softmax for both
+    assert logp.item() == pytest.approx(math.log(0.7), rel=1e-6)
+    assert entropy.item() == pytest.approx(-(0.1 * math.log(0.1) + 0.2 * math.log(0.2) + 0.7 * math.log(0.7)), rel=1e-6)
 
 
 def test_mle_loss_only_on_response_tokens():
