@@ -168,10 +168,9 @@ class ActorGroup:
         self.pids: dict[Any, int] = {}
         self.placement = None  # the gang's placement group
 
-    def launch(self, count: int, args: Callable[[int], tuple], ready: Callable[[Any], Any] | None = None) -> list[tuple[Any, Any]]:
-        """Start `count` actors without waiting: [(handle, the ref that resolves when it is ready)].
-        `args(i)` gives the i-th actor's constructor arguments; `ready(handle)` its start-up call
-        (default `handle.ready.remote()`, which returns the process id)."""
+    def launch(self, count: int, args: Callable[[int], tuple]) -> list[tuple[Any, Any]]:
+        """Start `count` actors without waiting: [(handle, the ref of its `ready()`, which resolves to its
+        process id once it is up)]. `args(i)` gives the i-th actor's constructor arguments."""
         options: list[dict] = [{} for _ in range(count)]
         if self.gang:
             options = self._place(count)
@@ -180,7 +179,7 @@ class ActorGroup:
             name = actor_name(self.role)
             handle = self.actor.options(name=name, **options[i]).remote(*args(i))
             self.names[handle] = name
-            launched.append((handle, (ready or (lambda h: h.ready.remote()))(handle)))
+            launched.append((handle, handle.ready.remote()))
         return launched
 
     def wait(self, launched: list[tuple[Any, Any]], what: str | None = None) -> list:
@@ -205,9 +204,9 @@ class ActorGroup:
                 self.pids[h] = v
         return handles
 
-    def start(self, count: int, args: Callable[[int], tuple], ready: Callable[[Any], Any] | None = None, what: str | None = None) -> list:
+    def start(self, count: int, args: Callable[[int], tuple], what: str | None = None) -> list:
         """`count` new actors, ready (see launch / wait)."""
-        return self.wait(self.launch(count, args, ready), what)
+        return self.wait(self.launch(count, args), what)
 
     def _place(self, count: int) -> list[dict]:
         """A placement group of `count` bundles of this shape (PACK), waited for with the start deadline."""
@@ -245,6 +244,10 @@ class ActorGroup:
 
         with contextlib.suppress(Exception):
             ray.kill(handle, no_restart=True)
+        self.forget(handle)
+
+    def forget(self, handle) -> None:
+        """Drop `handle`'s name and process id (it exits or was killed)."""
         self.names.pop(handle, None)
         self.pids.pop(handle, None)
 

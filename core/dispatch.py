@@ -1,7 +1,8 @@
 """Fault-tolerant dispatch of one role's work over an elastic set of actors: the rollout pool and the
 reward pool both run on it.
 
-    d = Dispatcher(group, role="reward", timeout_s=30, max_attempts=3, split_hung=True, give_up=floor)
+    d = Dispatcher(group, timeout_s=30, max_attempts=3, launch=lambda: group.launch(1, args)[0],
+                   split_hung=True, give_up=floor)
     d.add(group.start(2, args))
     results = d.collect(d.submit("score", len(items), unit_size=64, call=lambda w, a, b: w.score.remote(items[a:b])))
 
@@ -108,8 +109,7 @@ class Dispatcher:
             if handle in self.workers:
                 self.workers.remove(handle)
         handle.__ray_terminate__.remote()  # queued behind its running call (an actor runs one call at a time)
-        self.group.names.pop(handle, None)
-        self.group.pids.pop(handle, None)
+        self.group.forget(handle)
 
     def replace(self, handle, why: str) -> None:
         """Kill `handle` (dead or hung) and start a replacement in the background; a no-op when another
@@ -217,7 +217,11 @@ class Dispatcher:
                 return
             if isinstance(value, int):  # `ready()` answers with the process id
                 self.group.pids.setdefault(start.handle, value)
-            more = self.prepare(start.handle) if self.prepare else None
+            try:
+                more = self.prepare(start.handle) if self.prepare else None
+            except Exception:  # what it started, its failure stops
+                self.group.kill(start.handle)
+                raise
             with self.lock:
                 if more is not None:
                     self.starting[more] = start
@@ -340,6 +344,10 @@ class DispatchedPool:
     @property
     def retried(self) -> int:
         return self.dispatcher.retried
+
+    @property
+    def given_up(self) -> int:
+        return self.dispatcher.given_up
 
     def _serve_first(self, launched: list[tuple]) -> None:
         """The pool's first workers, ready, serve; a start that fails stops everything the pool started."""

@@ -164,12 +164,6 @@ def truncated_importance_weights(old_logprobs: Tensor, behaviour_logprobs: Tenso
     return torch.exp((old_logprobs - behaviour_logprobs).clamp(-20.0, 20.0)).clamp(max=cap).detach()
 
 
-def entropy_from_logits(logits: Tensor) -> Tensor:
-    """Per-token entropy of the categorical distribution given by `logits` [..., vocab]."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    return -(logp.exp() * logp).sum(-1)
-
-
 def restrict_logits(logits: Tensor, allowed: Tensor, mask: Tensor) -> Tensor:
     """Logits [B, T, V] with every token outside its sample's id range allowed[b] = [lo, hi) pushed to the
     dtype's minimum at the positions where mask [B, T] > 0: the distribution the rollout sampled from

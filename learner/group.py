@@ -139,12 +139,12 @@ class LearnerGroup:
             raise ValueError(f"a batch of {len(samples)} samples cannot feed {n} learner ranks")
         return _mean(self.gather([rank.train_mle.remote(samples[r::n]) for r, rank in enumerate(self.ranks)], "train_mle"))
 
-    def logprobs(self, samples: list[Sample], reference: bool = False, raw: bool = False) -> list[list[float]]:
+    def logprobs(self, samples: list[Sample], raw: bool = False) -> list[list[float]]:
         """Per-sample response log-probs (raw: at temperature 1 over every id), computed in parallel over
         the ranks, in input order."""
         n = len(self.ranks)
         shards = [samples[r::n] for r in range(n)]
-        call = (lambda rank, s: rank.probe_logprobs.remote(s)) if raw else (lambda rank, s: rank.logprobs.remote(s, reference))
+        call = (lambda rank, s: rank.probe_logprobs.remote(s)) if raw else (lambda rank, s: rank.logprobs.remote(s))
         parts = self.gather([call(rank, shard) for rank, shard in zip(self.ranks, shards)], "logprobs")
         out: list = [None] * len(samples)
         for r, part in enumerate(parts):

@@ -11,6 +11,7 @@ calls it on all ranks at once.
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 import time
@@ -38,7 +39,7 @@ class LearnerRank:
         self.rank, self.world_size, self.temperature, self.seed = rank, world_size, temperature, seed
         self.old_source = old_logprobs
         self.model_path = model_path
-        self._prepared = None  # (batch id, old, ref log-probs) of the last batch `sequence_kl` saw
+        self._prepared = None  # (batch id, old, ref log-probs) of the batch being trained (`sequence_kl`, `train_grpo`)
 
     def start(self, master_host: str, master_port: int) -> int:
         """Join the ranks' process group (its store hosted by rank 0 at master_host:master_port) and build
@@ -62,7 +63,8 @@ class LearnerRank:
         backend = "nccl" if on_gpu else "gloo"
         bind_collectives_to(node_address())
         self._store = bound_store(master_host, master_port, self.rank, self.world_size, self.cfg.timeout_s)
-        dist.init_process_group(backend, store=self._store, rank=self.rank, world_size=self.world_size)
+        dist.init_process_group(backend, store=self._store, rank=self.rank, world_size=self.world_size,
+                                timeout=datetime.timedelta(seconds=self.cfg.timeout_s))
         deepspeed.init_distributed(dist_backend=backend)  # uses the group just made
         model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=torch.float32)
         optimizer = torch.optim.AdamW(model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
@@ -122,9 +124,9 @@ class LearnerRank:
                     out[i] = response_values(row.cpu(), samples[i])
         return out
 
-    def logprobs(self, samples: list[Sample], reference: bool = False) -> list[list[float]]:
-        """Response-token log-probs of each sample under the current (or the reference) model."""
-        return self._logprobs(self.ref_model if reference else self.engine.module, samples)
+    def logprobs(self, samples: list[Sample]) -> list[list[float]]:
+        """Response-token log-probs of each sample under the current model."""
+        return self._logprobs(self.engine.module, samples)
 
     def probe_logprobs(self, samples: list[Sample]) -> list[list[float]]:
         """Log-probs at temperature 1 over the whole vocabulary: what a rollout engine reports for the

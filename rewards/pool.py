@@ -14,8 +14,8 @@ dispatcher's policy (core/dispatch.py):
   the floor reward (error "timeout");
 - a worker that dies is replaced and its batch scored again (scoring is idempotent), at most
   `max_attempts` times, then its samples get the floor reward (error "worker_died").
-`timeouts`, `retried` (samples scored again), `restarts` (workers replaced) and `batch_failures` count
-what happened. Workers are named `reward-<n>`; `resize` changes their count from the next call on.
+`timeouts`, `given_up` (samples floored for a fault: timeouts and workers that kept dying), `retried`
+(samples scored again), `restarts` (workers replaced) and `batch_failures` count what happened. Workers are named `reward-<n>`; `resize` changes their count from the next call on.
 """
 
 from __future__ import annotations

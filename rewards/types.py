@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass
+@dataclass(frozen=True)
 class RewardResult:
     """A scalar reward, per-sample metrics (floats), and the error kind when the prediction failed."""
 

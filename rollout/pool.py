@@ -49,7 +49,8 @@ class RolloutPool(DispatchedPool):
 
     def _launch(self, count: int) -> list[tuple]:
         """Start `count` workers without waiting (each with its own seed): [(handle, ready ref)]."""
-        first, self._started = self._started, self._started + count
+        with self.lock:  # replacements start from the pipeline's thread, joiners from the main one
+            first, self._started = self._started, self._started + count
         return self.group.launch(count, lambda i: (self.model_path, self.cfg.model_dump(), self.seed + 1000 * (first + i)))
 
     def _launch_one(self) -> tuple:
@@ -143,17 +144,19 @@ class RolloutPool(DispatchedPool):
 
     def load_folder(self, version: int, path: str) -> list[dict]:
         """Every worker loads the weights of a saved model folder (same architecture) as `version`."""
-        from core.weights import folder_tensors, to_buckets
+        return self.load_weights(version, _folder_refs(path))
 
-        import ray
+    def hold_folder(self, path: str) -> None:
+        """The workers hold the weights saved at `path` already: keep an object-store copy that the driver
+        owns for replacements and joiners (the learner that sent them, and its copy, are going away)."""
+        refs = _folder_refs(path)
+        with self.lock:
+            self.bucket_refs, self.weights_source = refs, None
 
-        refs = [ray.put(b) for b in to_buckets(folder_tensors(path), 1 << 30)]  # joiners and replacements load these too
-        return self.load_weights(version, refs)
-
-    def join_weight_group(self, host: str, port: int, backend: str) -> list:
+    def join_weight_group(self, host: str, port: int, backend: str, timeout_s: float) -> list:
         """Futures of every worker joining the weight-broadcast group as ranks 1..N (learner rank 0 joins concurrently)."""
         world = len(self.workers) + 1
-        return [w.join_weight_group.remote(host, port, i + 1, world, backend) for i, w in enumerate(self.workers)]
+        return [w.join_weight_group.remote(host, port, i + 1, world, backend, timeout_s) for i, w in enumerate(self.workers)]
 
     def receive_weights(self, version: int, layout) -> list:
         """Futures of every worker receiving weights `version` over the group (learner rank 0 sends concurrently)."""
@@ -176,3 +179,12 @@ class RolloutPool(DispatchedPool):
         for h in joining:
             self.group.kill(h)
         self.dispatcher.shutdown()
+
+
+def _folder_refs(path: str) -> list:
+    """Object-store refs of a saved model folder's weights, in the wire format of core/weights.py."""
+    import ray
+
+    from core.weights import folder_tensors, to_buckets
+
+    return [ray.put(b) for b in to_buckets(folder_tensors(path), 1 << 30)]

@@ -23,11 +23,11 @@ class WeightReceiver:
         buckets, self._staged_buckets = getattr(self, "_staged_buckets", []), []
         return self._reload(item for data in buckets for item in load(data).items())
 
-    def join_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str, own_host: str) -> None:
+    def join_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str, own_host: str, timeout_s: float) -> None:
         from core.weights import WeightGroup
 
         self._weight_group = None  # a group being replaced (the pool changed) is dropped first
-        self._weight_group = WeightGroup(host, port, rank, world_size, backend, own_host=own_host)
+        self._weight_group = WeightGroup(host, port, rank, world_size, backend, own_host=own_host, timeout_s=timeout_s)
 
     def receive_weights(self, layout) -> int:
         return self._reload(self._weight_group.receive(layout))

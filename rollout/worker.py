@@ -191,11 +191,12 @@ class RolloutWorker:
             self.llm.collective_rpc("stage_weight_bucket", args=(ray.get(ref),))
         return self._loaded(version, self.llm.collective_rpc("commit_weights")[0], start)
 
-    def join_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str) -> None:
-        """Join the weight-broadcast group as receiver `rank` (blocks until every member joined)."""
+    def join_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str, timeout_s: float) -> None:
+        """Join the weight-broadcast group as receiver `rank` (blocks until every member joined; its
+        collectives time out after `timeout_s`, as the sender's)."""
         from core.net import node_address
 
-        self.llm.collective_rpc("join_weight_group", args=(host, port, rank, world_size, backend, node_address()))
+        self.llm.collective_rpc("join_weight_group", args=(host, port, rank, world_size, backend, node_address(), timeout_s))
 
     def receive_weights(self, version: int, layout) -> dict:
         """Receive the weights learner rank 0 broadcasts now, reload in place, clear the prefix cache."""

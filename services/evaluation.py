@@ -7,7 +7,7 @@ import json
 from tqdm import tqdm
 
 from core.protocol import Prompt
-from services.pipeline import sampling_seeds
+from services.pipeline import sampling_seeds, scored_inputs
 from services.run import Encoded, Pools, Run
 from worlds.registry import BaselineWorld, ReportingWorld
 
@@ -116,7 +116,7 @@ def best_of_n(run: Run, models: dict[str, str], data: list[Encoded], pools: Pool
     curves = {}
     for model, path in tqdm(models.items(), desc="best of N", unit="model", disable=None):
         groups = pools.rollout(path).generate(prompts_of(data, cfg.run.seed, "best_of"), n=k, sampling=eval_sampling(cfg, "sampled"))
-        flat = pools.rewards().score([p for g in groups for p in g.predictions()], [e.example.reference for e in data for _ in range(k)])
+        flat = pools.rewards().score(*scored_inputs(data, groups))
         curves[model] = best_of_curve([flat[i * k : (i + 1) * k] for i in range(len(data))], ns, get_verifier(run.verifier).summarize)
     keys = [key for key in HEADLINE if key in next(iter(curves.values()))[ns[0]]]
     print(f"== best of N ({len(data)} {cfg.run.eval_split} examples, sampled at temperature {cfg.run.eval_temperature}, top-k {cfg.run.eval_top_k}) ==")

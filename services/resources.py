@@ -71,7 +71,8 @@ def _fits(need: dict[str, float], have: dict[str, float]) -> bool:
     return all(have.get(k, 0.0) >= v - 1e-9 for k, v in need.items())
 
 
-STAGE_ROLES = {"mle": ("learner",), "rl": ("learner", "rollout", "reward"), "eval": ("rollout", "reward")}  # actors alive at once
+STAGE_ROLES = {"mle": ("learner",), "rl": ("learner", "rollout", "reward"), "eval": ("rollout", "reward")}  # the actors a stage starts
+POOLS = ("rollout", "reward")  # once started, the pools stay up to the job's end (services.run.Pools)
 
 
 def check(cfg, totals: dict[str, float] | None = None, nodes: list[dict[str, float]] | None = None, autoscaled: bool = False) -> None:
@@ -82,8 +83,10 @@ def check(cfg, totals: dict[str, float] | None = None, nodes: list[dict[str, flo
         totals, nodes, autoscaled = capacity()
     where = "the cluster can autoscale to" if autoscaled else "the cluster has"
     problems: list[str] = []
+    pools_up: set[str] = set()
     for stage in cfg.run.stages:
-        used = [role for role in roles(cfg) if role.name in STAGE_ROLES[stage]]
+        pools_up |= set(STAGE_ROLES[stage]) & set(POOLS)
+        used = [role for role in roles(cfg) if role.name in set(STAGE_ROLES[stage]) | pools_up]
         for role in used:
             if nodes and not any(_fits(role.shape, n) for n in nodes):
                 asked = ", ".join(f"{role.shape_fields.get(k, k)} = {v:g} {k}" for k, v in role.shape.items())

@@ -183,7 +183,7 @@ class RLLoop:
             **({"redone": 1} if step in self.redone else {}),
             "learner_restarts": self.learner_restarts, "rollout_restarts": r.restarts, "rollout_retried_prompts": r.retried,
             "reward_worker_restarts": w.restarts, "reward_retried": w.retried, "reward_timeouts": w.timeouts,
-            "reward_batch_failures": w.batch_failures,
+            "reward_batch_failures": w.batch_failures, "reward_given_up": w.given_up,
         }
 
 
@@ -232,6 +232,7 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], pools: Pools) -> st
         learner = loop.run()
         out = run.dir / "rl"
         learner.export_hf(str(out))
+        rollout.hold_folder(str(out))
         pools.serving = str(out)  # the workers hold the final weights: evaluation reuses them
         return str(out)
     finally:

@@ -1,6 +1,6 @@
 """Weight sync: the learner's weights reach every rollout worker as a numbered version.
 
-Two transports (`rollout.sync_transport`, learner/weights.py):
+Two transports (`rollout.sync_transport`, core/weights.py):
 - object_store: learner rank 0 puts safetensors buckets in the Ray object store; every worker fetches
   and reloads them. Works everywhere; the refs stay with the pool for workers that join later.
 - collective: learner rank 0 broadcasts flat buckets over a torch.distributed group of its own with
@@ -66,16 +66,11 @@ class WeightSync:
     def _connect(self) -> None:
         """(Re)build the broadcast group: learner rank 0 and every current rollout worker join at once."""
         host, port = self.learner.free_address()
-        joins = [self.learner.join_weight_group(host, port, len(self.rollout.workers) + 1, self.backend)] + self.rollout.join_weight_group(host, port, self.backend)
+        joins = [self.learner.join_weight_group(host, port, len(self.rollout.workers) + 1, self.backend)] + self.rollout.join_weight_group(host, port, self.backend, self.timeout_s)
         ray.get(joins, timeout=self.timeout_s)
         self.members = list(self.rollout.workers)
         if self.layout is None:
             self.layout = self.learner.weight_layout(self.bucket_bytes)
-
-    def resize(self, num_workers: int) -> None:
-        """Grow or shrink the rollout pool; joining workers load the current version before serving
-        (over the object store), and the next publish rebuilds the broadcast group with them."""
-        self.rollout.resize(num_workers)
 
     def verify(self, version: int, probe: list[Sample], tolerance: float) -> dict[str, float]:
         """The post-sync check: every serving rollout worker and the learner score `probe` (temperature 1,

@@ -85,7 +85,7 @@ def test_reward_worker_killed_mid_batch_is_rescored_and_a_hung_sample_floors_alo
 
         results = pool.score(["ok", "hang", "ok", "ok", "ok", "ok"], [None] * 6)
         assert [r.reward for r in results] == [1.0, 0.0, 1.0, 1.0, 1.0, 1.0]  # the batchmates of the hung sample are scored
-        assert results[1].error == "timeout" and pool.timeouts == 1 and pool.retried == 4 + 4 and pool.restarts == 3
+        assert results[1].error == "timeout" and pool.timeouts == pool.given_up == 1 and pool.retried == 4 + 4 and pool.restarts == 3
     finally:
         pool.shutdown()
 

@@ -67,7 +67,7 @@ def test_sync_makes_every_worker_match_the_learner(roles, transport):
     assert sync.publish(base + 1)["rollout_min_version"] == base + 1
     assert rollout.versions() == [base + 1] * 2
     assert sync.verify(base + 1, samples[:4], tolerance=1e-3)["sync/logprob_max_abs_diff"] < 1e-4  # every worker agrees
-    sync.resize(3)  # a worker that joins later loads the current weights before it serves
+    rollout.resize(3)  # a worker that joins later loads the current weights before it serves
     assert rollout.versions() == [base + 1] * 3
     restarts = rollout.restarts
     os.kill(rollout.pids[rollout.workers[0]], signal.SIGKILL)  # a worker dies: its replacement loads the current version first
@@ -86,7 +86,7 @@ def test_sync_makes_every_worker_match_the_learner(roles, transport):
         fresh = samples_from(ray.get(w.generate.remote(prompts[:2], 2)))
         assert max_gap(learner.logprobs(fresh), [s.rollout_logprobs for s in fresh]) < 1e-3
     assert sync.verify(base + 2, samples[:4], tolerance=1e-3)["sync/logprob_max_abs_diff"] < 1e-4
-    sync.resize(2)
+    rollout.resize(2)
 
 
 def test_the_post_sync_check_catches_a_tensor_left_behind(roles, tiny_model):
@@ -122,3 +122,23 @@ def test_the_post_sync_check_catches_a_tensor_left_behind(roles, tiny_model):
         sync.verify(version, samples[:4], tolerance=1e-3)
     sync.publish(version + 1)  # a whole sync repairs it
     assert sync.verify(version + 1, samples[:4], tolerance=1e-3)["sync/logprob_max_abs_diff"] < 1e-4
+
+
+def test_replacements_get_the_final_weights_after_the_learner_is_gone(roles, tmp_path):
+    """The end of an RL stage: the pool keeps serving (evaluation reuses it) after the learner, which
+    owned the object-store copy of the weights, is stopped; a worker replaced then loads the final
+    weights from the saved model the driver holds."""
+    prompts, rollout, learner = roles
+    sync = WeightSync(learner, rollout, "object_store", bucket_mb=0.0625)
+    version = rollout.version + 1
+    sync.publish(version)
+    learner.export_hf(str(tmp_path / "final"))
+    rollout.hold_folder(str(tmp_path / "final"))
+    learner.shutdown()
+    probe = [(s.prompt_ids, s.response_ids) for s in samples_from(rollout.generate(prompts[:2], n=2))]
+    _, before = rollout.prompt_logprobs(probe, rollout.workers[-1])
+    restarts = rollout.restarts
+    os.kill(rollout.pids[rollout.workers[-1]], signal.SIGKILL)
+    assert rollout.versions() == [version] * len(rollout.workers) and rollout.restarts == restarts + 1
+    for w in rollout.workers:
+        assert max_gap(rollout.prompt_logprobs(probe, w)[1], before) < 1e-4

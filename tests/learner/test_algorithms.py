@@ -161,7 +161,8 @@ def test_kl_in_reward():
 
 def test_entropy_and_token_logprobs():
     logits = torch.zeros(1, 2, 4)
-    torch.testing.assert_close(alg.entropy_from_logits(logits), torch.full((1, 2), math.log(4)))
+    torch.testing.assert_close(alg.token_logprobs_and_entropy(logits, torch.zeros(1, 2, dtype=torch.long), with_entropy=True)[1],
+                               torch.full((1, 2), math.log(4)))
     logits = torch.log(t([[[0.1, 0.2, 0.7]]]))
     assert alg.token_logprobs(logits, torch.tensor([[2]])).item() == pytest.approx(math.log(0.7), rel=1e-6)
     logp, entropy = alg.token_logprobs_and_entropy(logits, torch.tensor([[2]]), with_entropy=True)  # one softmax for both
@@ -201,7 +202,8 @@ def test_restrict_logits_to_an_id_range_at_trained_positions():
     # over the 2 (resp. 3) allowed ids the distribution is uniform, and entropy stays finite
     assert torch.log_softmax(out, -1)[0, 1, 0].item() == pytest.approx(math.log(0.5))
     assert torch.log_softmax(out, -1)[1, 1, 3].item() == pytest.approx(math.log(1 / 3))
-    assert alg.entropy_from_logits(out)[1, 1].item() == pytest.approx(math.log(3))
+    entropy = alg.token_logprobs_and_entropy(out, torch.ones(2, 2, dtype=torch.long), with_entropy=True)[1]
+    assert entropy[1, 1].item() == pytest.approx(math.log(3))
 
 
 def test_truncated_importance_weights_hand_computed():

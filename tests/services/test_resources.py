@@ -36,6 +36,12 @@ def test_only_the_configured_stages_count():
     check(load_config(TINY, ["rollout.num_workers=40", "run.stages=[mle]"]), {"CPU": 2.0}, [{"CPU": 2.0}])
 
 
+def test_pools_started_by_an_earlier_stage_count_in_later_ones():
+    check(load_config(TINY, ["run.stages=[mle,eval]"]), {"CPU": 3.0}, [{"CPU": 3.0}])  # 2, then 1 + 0.25
+    with pytest.raises(ResourceError, match=r"stage mle, CPU: learner.num_ranks=1 x learner.cpus_per_rank=2 \+ rollout.num_workers=1"):
+        check(load_config(TINY, ["run.stages=[eval,mle]"]), {"CPU": 3.0}, [{"CPU": 3.0}])  # the eval pools are still up
+
+
 def test_an_actor_larger_than_any_node_fails_even_when_the_total_is_enough():
     cfg = load_config(TINY, ["learner.gpus_per_rank=2"])
     with pytest.raises(ResourceError, match=r"one learner actor needs learner.cpus_per_rank = 2 CPU, learner.gpus_per_rank = 2 GPU"):

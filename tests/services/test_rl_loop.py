@@ -102,7 +102,7 @@ class Sync:
 class Rollout:
     """The pool as the loop sees it: its serving workers (by step) and its fault counters."""
 
-    restarts = retried = timeouts = batch_failures = 0
+    restarts = retried = timeouts = batch_failures = given_up = 0
 
     def __init__(self, world, workers):
         self.world, self._workers = world, workers
@@ -145,7 +145,7 @@ def test_a_run_logs_every_step_once_checkpoints_and_publishes_each_version():
     for key in ("reward_mean", "reward_std", "policy_loss", "grad_norm", "time/generate", "time/reward", "time/wait", "time/train",
                 "time/sync", "time/step", "time/pools", "throughput/tokens_per_s", "staleness_max", "weights_version",
                 "rollout_min_version", "prompts_digest", "learner_restarts", "rollout_restarts", "reward_timeouts",
-                "reward_batch_failures", "sync/logprob_max_abs_diff"):
+                "reward_batch_failures", "reward_given_up", "sync/logprob_max_abs_diff"):
         assert key in record, key
     assert record["weights_version"] == 3 and record["staleness_max"] == 0 and "redone" not in record
     assert world.checked == [1, 3, 6]  # the first sync, then every 3 steps
