@@ -9,6 +9,8 @@ are named `rollout-<n>`). The pool can grow or shrink while a job runs (`request
 `admit_ready` between steps; services/ctl.py): a joiner starts in the background and loads the
 current weights version before it serves (`bucket_refs`: the object-store copy of weights `version`;
 with the collective transport, `weights_source` gives one on demand, see services/sync.py); a
+joiner that fails to start (or to load the weights), or is not up within the start deadline, is
+replaced by another, at most `rollout.max_attempts` in a row, then DispatchError names it; a
 leaving worker gets no new prompts and exits after the call it is running.
 
 Faults follow the dispatcher's policy (core/dispatch.py): a worker that dies, or whose call makes no
@@ -22,9 +24,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
 
 from core.actors import ActorGroup, Shape
-from core.dispatch import DispatchedPool, Dispatcher, Job
+from core.dispatch import DispatchedPool, DispatchError, Dispatcher, Job
 from core.protocol import Group, Prompt
 from rollout.config import RolloutConfig, SamplingConfig
 from rollout.worker import RolloutWorker
@@ -32,18 +37,34 @@ from rollout.worker import RolloutWorker
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Joiner:
+    """A worker started by `request` that does not serve yet."""
+
+    handle: Any
+    ready: Any  # the ref of its ready(): resolves once its engine is up
+    attempt: int = 1  # how many joiners in a row this slot has started
+    since: float = field(default_factory=time.monotonic)
+
+
 class RolloutPool(DispatchedPool):
     def __init__(self, model_path: str, config: RolloutConfig, seed: int = 0, role: str = "rollout", start_timeout_s: float = 1800.0):
         self.cfg, self.model_path, self.seed, self.role = config, model_path, seed, role
         self.group = ActorGroup(RolloutWorker, role, Shape(config.cpus_per_worker, config.gpus_per_worker, config.resources), start_timeout_s=start_timeout_s)
         self.dispatcher = Dispatcher(self.group, timeout_s=config.timeout_s, max_attempts=config.max_attempts, launch=self._launch_one, prepare=self._prepare)
-        self.joining: list[tuple] = []  # (handle, ready ref): started by `request`, not serving until `admit_ready`
+        self.joining: list[Joiner] = []  # started by `request`, not serving until `admit_ready`
+        self.join_failures = 0  # joiners that failed to start and were replaced
         self.version, self.bucket_refs = 0, []
         self.weights_source = None  # () -> object-store refs of the current weights, for joiners when bucket_refs is empty
         self.loaded: dict = {}  # worker handle -> the weights version it was given
         self.lock = threading.RLock()  # weights version and joiners: the pipeline thread and the learner's thread both use them
         self._started = 0
         self._serve_first(self._launch(config.num_workers))
+
+    @property
+    def restarts(self) -> int:
+        """Workers replaced: dead or hung serving workers, and joiners that could not start."""
+        return self.dispatcher.restarts + self.join_failures
 
     # ---- membership ---------------------------------------------------------------------------
 
@@ -55,6 +76,9 @@ class RolloutPool(DispatchedPool):
 
     def _launch_one(self) -> tuple:
         return self._launch(1)[0]
+
+    def _join(self, count: int, attempt: int = 1) -> list[Joiner]:
+        return [Joiner(h, ready, attempt) for h, ready in self._launch(count)]
 
     def _current_weights(self) -> list:
         if self.version == 0 or self.bucket_refs:
@@ -81,31 +105,60 @@ class RolloutPool(DispatchedPool):
             raise ValueError("the rollout pool needs at least one worker")
         with self.lock:
             while len(self.workers) + len(self.joining) > num_workers and self.joining:
-                self.group.kill(self.joining.pop()[0])
+                self.group.kill(self.joining.pop().handle)
             while len(self.workers) > num_workers:
                 self.dispatcher.retire(self.workers[-1])
-            self.joining += self._launch(num_workers - len(self.workers) - len(self.joining))
+            self.joining += self._join(num_workers - len(self.workers) - len(self.joining))
 
     def admit_ready(self, wait: bool = False) -> int:
         """Joiners whose engine is up (all of them, with `wait`) load the current weights and start
-        serving; returns how many."""
+        serving; returns how many. A joiner that failed, or is not up within the start deadline, is
+        replaced (see the module's docstring)."""
         import ray
 
+        admitted = 0
+        while True:
+            with self.lock:
+                refs = [j.ready for j in self.joining]
+                ready = set(ray.wait(refs, num_returns=len(refs), timeout=0)[0]) if refs else set()
+                late = time.monotonic() - self.group.start_timeout_s
+                up = list(self.joining) if wait else [j for j in self.joining if j.ready in ready or j.since < late]
+                self.joining = [j for j in self.joining if j not in up]
+            if not up:
+                return admitted
+            handles = []
+            try:
+                while up:
+                    joiner = up.pop(0)
+                    who = self.group.describe(joiner.handle)  # before a failed start forgets its name
+                    if not wait and joiner.ready not in ready:
+                        self._rejoin(joiner, who, f"not up within {self.group.start_timeout_s:g} s")
+                        continue
+                    try:
+                        (handle,) = self.group.wait([(joiner.handle, joiner.ready)], f"{self.role} worker joining")
+                        while (more := self._prepare(handle)) is not None:
+                            ray.get(more, timeout=self.group.start_timeout_s)
+                        handles.append(handle)
+                    except Exception as err:  # its start-up or loading the weights failed: another one takes the slot
+                        self._rejoin(joiner, who, (str(err).strip().splitlines() or [type(err).__name__])[-1][:300])
+            finally:  # also when a slot gives up: the joiners not looked at yet stay joining (shutdown stops them)
+                self.dispatcher.add(handles)
+                with self.lock:
+                    self.joining += up
+            admitted += len(handles)
+            if not wait:
+                return admitted
+
+    def _rejoin(self, joiner: Joiner, who: str, why: str) -> None:
+        self.group.kill(joiner.handle)
         with self.lock:
-            if not self.joining:
-                return 0
-            if wait:
-                up = list(self.joining)
-            else:
-                ready, _ = ray.wait([ref for _, ref in self.joining], num_returns=len(self.joining), timeout=0)
-                up = [j for j in self.joining if j[1] in ready]
-            self.joining = [j for j in self.joining if j not in up]
-        handles = self.group.wait(up, f"{self.role} workers")
-        for h in handles:
-            while (more := self._prepare(h)) is not None:
-                ray.get(more, timeout=self.group.start_timeout_s)
-        self.dispatcher.add(handles)
-        return len(handles)
+            self.loaded.pop(joiner.handle, None)
+            self.join_failures += 1
+            if joiner.attempt >= self.cfg.max_attempts:
+                raise DispatchError(f"{self.role}: {joiner.attempt} workers in a row could not join the pool (the last, {who}, {why}); "
+                                    f"the pool allows {self.cfg.max_attempts} attempts")
+            log.warning("%s could not join the pool (%s): starting another", who, why)
+            self.joining += self._join(1, joiner.attempt + 1)
 
     def resize(self, num_workers: int) -> None:
         """Grow or shrink to `num_workers` serving workers now (blocks while joiners start)."""
@@ -175,7 +228,7 @@ class RolloutPool(DispatchedPool):
 
     def shutdown(self) -> None:
         with self.lock:
-            joining, self.joining = [h for h, _ in self.joining], []
+            joining, self.joining = [j.handle for j in self.joining], []
         for h in joining:
             self.group.kill(h)
         self.dispatcher.shutdown()

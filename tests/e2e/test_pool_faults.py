@@ -63,6 +63,39 @@ def test_rollout_worker_killed_or_frozen_mid_generation(ray_cluster, tiny_model)
         pool.shutdown()
 
 
+def test_a_joiner_that_cannot_start_is_replaced_a_bounded_number_of_times(ray_cluster, tiny_model, tmp_path):
+    """A worker added by a resize whose engine fails to start (a broken model folder): another takes its
+    slot and serves the current weights; when every try fails, DispatchError names the worker after
+    `max_attempts` in a row, and the pool serves on with the workers it has."""
+    from core.dispatch import DispatchError
+
+    broken = tmp_path / "broken_model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{ not json")
+    cfg = RolloutConfig(num_workers=1, cpus_per_worker=1, max_model_len=256, max_attempts=2, sampling=SamplingConfig(max_new_tokens=8))
+    pool = RolloutPool(tiny_model, cfg, seed=0)
+    launch, bad = pool._launch, [str(broken)]
+    pool._launch = lambda count: (setattr(pool, "model_path", bad.pop() if bad else tiny_model), launch(count))[1]
+    try:
+        pool.load_folder(1, tiny_model)  # joiners load weights version 1 before they serve
+        reference = tokens(pool.generate(PROMPTS, n=2))
+        pool.resize(2)  # the first joiner fails, the second serves
+        assert len(pool.workers) == 2 and not pool.joining and pool.join_failures == pool.restarts == 1
+        assert pool.versions() == [1, 1] and tokens(pool.generate(PROMPTS, n=2)) == reference
+
+        bad += [str(broken)] * 2
+        pool.request(3)
+        deadline = time.monotonic() + 600
+        with pytest.raises(DispatchError, match=r"rollout: 2 workers in a row could not join the pool \(the last, rollout-\d+, .+\)"):
+            while time.monotonic() < deadline:
+                pool.admit_ready()  # between steps, as services/ctl.py does
+                time.sleep(0.5)
+        assert pool.join_failures == 3 and len(pool.workers) == 2 and not pool.joining
+        assert tokens(pool.generate(PROMPTS, n=2)) == reference
+    finally:
+        pool.shutdown()
+
+
 def hang_or_slow(prediction, reference):
     """A user verifier: hangs on 'hang', takes 0.5 s on 'slow', else scores 1."""
     if prediction == "hang":
