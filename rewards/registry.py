@@ -51,16 +51,22 @@ def _as_result(value: Any) -> RewardResult:
     return value if isinstance(value, RewardResult) else RewardResult(reward=float(value))
 
 
-def get_verifier(name: str) -> Verifier:
-    """A registered verifier by name, or a user function given as `package.module:function`."""
+def verifier_names() -> list[str]:
+    """The registered verifiers' names (the built-in ones included)."""
     import rewards.text_game  # noqa: F401  (registers the built-in verifiers)
     import rewards.video  # noqa: F401
     import rewards.web  # noqa: F401
 
+    return sorted(VERIFIERS)
+
+
+def get_verifier(name: str) -> Verifier:
+    """A registered verifier by name, or a user function given as `package.module:function`."""
+    verifier_names()
     if name in VERIFIERS:
         return VERIFIERS[name]
     if ":" not in name:
-        raise KeyError(f"unknown verifier {name!r}; registered: {sorted(VERIFIERS)}; or give 'module:function'")
+        raise KeyError(f"no verifier {name!r} (known: {', '.join(sorted(VERIFIERS))}; or give 'module:function')")
     module_name, _, attr = name.partition(":")
     try:
         fn = getattr(importlib.import_module(module_name), attr)

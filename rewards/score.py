@@ -1,8 +1,8 @@
 """Score a predictions file against a dataset with a world's verifier and print the paper's metrics.
 
-    python -m rewards score --world text_game --data test.jsonl --predictions preds.jsonl [--out m.json]
-    python -m rewards score --world web --data web_test.jsonl --predictions preds.jsonl
-    python -m rewards compare runs/x/eval_mle.json runs/x/eval_rl.json   # example by example, sign test
+    rlvr score --world text_game --data test.jsonl --predictions preds.jsonl [--out m.json]
+    rlvr score --world web --data web_test.jsonl --predictions preds.jsonl
+    rlvr compare runs/x/eval_mle.json runs/x/eval_rl.json   # example by example, sign test
 
 Predictions: one JSON object per line, `{"id": ..., "prediction": "<model text>"}`, where id is the
 row's id (text game: f"{game}_{state_id}"; web: the row's "id") or its 1-based line number in the
@@ -128,24 +128,16 @@ def format_side_by_side(summaries: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rewards", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("score", help="score a predictions file against a dataset")
+def score_main(argv: list[str] | None = None, prog: str = "rlvr score") -> int:
+    """`rlvr score`: score a predictions file against a dataset and print the paper's metrics."""
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--world", default="text_game", help="world (domain) of the dataset: text_game or web")
     p.add_argument("--data", required=True, help="dataset file (.jsonl or .zip)")
     p.add_argument("--predictions", required=True, help="JSONL of {id, prediction}")
     p.add_argument("--rules-dir", default=None, help="folder of the game rules (only affects prompts, not scores)")
     p.add_argument("--verifier", default=None, help="verifier name or module:function (default: the world's)")
     p.add_argument("--out", default=None, help="write the summary and per-sample results to this JSON file")
-    c = sub.add_parser("compare", help="compare two models on the same examples: wins, losses, sign test")
-    c.add_argument("base", help="results of the base model: an eval_<model>.json of a run, or a `score --out` file")
-    c.add_argument("other", help="results of the other model, on the same examples")
-    c.add_argument("--metric", default="exact_match", help=f"a numeric per-example metric of the records (default exact_match; lower is better for {', '.join(sorted(LOWER_IS_BETTER))})")
-    args = parser.parse_args(argv)
-    if args.command == "compare":
-        return compare(args.base, args.other, args.metric)
-
+    args = p.parse_args(argv)
     start = time.perf_counter()
     settings = {"test_path": args.data, **({"rules_dir": args.rules_dir} if args.rules_dir else {})}
     try:
@@ -168,8 +160,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def compare(base_path: str, other_path: str, metric: str) -> int:
-    """`python -m rewards compare`: print the paired comparison of two results files."""
+def compare_main(argv: list[str] | None = None, prog: str = "rlvr compare") -> int:
+    """`rlvr compare`: print the paired comparison of two results files."""
+    c = argparse.ArgumentParser(prog=prog, description="Compare two models on the same examples: wins, losses, sign test.")
+    c.add_argument("base", help="results of the base model: an eval_<model>.json of a run, or a `rlvr score --out` file")
+    c.add_argument("other", help="results of the other model, on the same examples")
+    c.add_argument("--metric", default="exact_match", help=f"a numeric per-example metric of the records (default exact_match; lower is better for {', '.join(sorted(LOWER_IS_BETTER))})")
+    args = c.parse_args(argv)
+    base_path, other_path, metric = args.base, args.other, args.metric
     try:
         base, other = (json.loads(Path(path).read_text())["samples"] for path in (base_path, other_path))
         if any(metric not in r for r in base + other):

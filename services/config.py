@@ -5,7 +5,9 @@
 YAML and dotted `key=value` overrides are parsed with OmegaConf (values are YAML scalars / lists);
 the merged tree is validated by pydantic. Unknown keys, wrong types and out-of-range values raise
 ConfigError naming the field and where it came from (the file or the command line), before anything
-starts. `describe()` lists every field with its type, default and description (for --help).
+starts; then `check` resolves what the types cannot say (the verifier, the model folder, batch sizes
+that must fit the learner ranks), so `--check` and a run's first second name every such field.
+`describe()` lists every field with its type, default and description (for --help).
 """
 
 from __future__ import annotations
@@ -127,8 +129,9 @@ def _parse_overrides(overrides: list[str]) -> Any:
         raise ConfigError(f"command line: cannot parse overrides {overrides}: {err}") from None
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> JobConfig:
-    """Read a YAML config (optional), apply dotted overrides, validate, return the typed JobConfig."""
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), paths: bool = True) -> JobConfig:
+    """Read a YAML config (optional), apply dotted overrides, validate, return the typed JobConfig.
+    `paths=False` leaves out the checks of paths on this machine (a config for another cluster's nodes)."""
     base = OmegaConf.create({})
     if path is not None:
         path = Path(path)
@@ -146,9 +149,41 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             raise _explain(err, str(path)) from None
     merged = OmegaConf.merge(base, _parse_overrides(list(overrides)))
     try:
-        return JobConfig.model_validate(OmegaConf.to_container(merged, resolve=True))
+        config = JobConfig.model_validate(OmegaConf.to_container(merged, resolve=True))
     except ValidationError as err:
         raise _explain(err, "command line override") from None
+    problems = check(config, paths)
+    if problems:
+        raise ConfigError("invalid config\n  " + "\n  ".join(problems))
+    return config
+
+
+def check(cfg: JobConfig, paths: bool = True) -> list[str]:
+    """What the fields' types cannot say, one line per problem naming the field: names that must
+    resolve (the verifier), paths that must exist (the model folder), and fields that must agree
+    (every mini-batch feeds every learner rank). Fast: nothing is started or loaded."""
+    from rewards.registry import get_verifier, verifier_names
+
+    problems = []
+    if cfg.rewards.verifier:
+        try:
+            get_verifier(cfg.rewards.verifier)
+        except KeyError as err:
+            problems.append(f"rewards.verifier: {err.args[0]}")
+    elif cfg.world.name == "dataset":
+        problems.append(f"rewards.verifier: world 'dataset' has no verifier of its own: set it to one of {', '.join(verifier_names())} or 'module:function'")
+    if paths and cfg.run.model != "tiny" and not (Path(cfg.run.model) / "config.json").is_file():
+        problems.append(f"run.model: no Hugging Face model folder (with config.json) at {cfg.run.model!r}; give one, or 'tiny' to build a tiny model")
+    ranks, group = cfg.learner.num_ranks, cfg.rollout.group_size
+    if "rl" in cfg.run.stages:
+        per_step, per_update = cfg.run.prompts_per_step * group, cfg.learner.mini_batch_prompts * group
+        smallest = min(min(per_update, per_step - a) for a in range(0, per_step, per_update))
+        if smallest < ranks:
+            problems.append(f"learner.mini_batch_prompts: a step's {cfg.run.prompts_per_step} prompts x {group} samples (rollout.group_size) in mini-batches "
+                            f"of {cfg.learner.mini_batch_prompts} prompts leave a mini-batch of {smallest} samples for learner.num_ranks = {ranks} ranks")
+    if "mle" in cfg.run.stages and cfg.run.mle_batch_size < ranks:
+        problems.append(f"run.mle_batch_size: {cfg.run.mle_batch_size} samples per update cannot feed learner.num_ranks = {ranks}")
+    return problems
 
 
 def _type_name(annotation: Any) -> str:
@@ -171,6 +206,24 @@ def describe(model: type[BaseModel] = JobConfig, prefix: str = "") -> list[str]:
             default = field.get_default(call_default_factory=True)
             lines.append(f"  {key} ({_type_name(sub)}, default {default!r}): {field.description}")
     return lines
+
+
+def reference_tables(model: type[BaseModel] = JobConfig, prefix: str = "") -> str:
+    """The configuration reference as Markdown, one table per section (the docs site builds its
+    configuration page from this, so the page cannot drift from the code)."""
+    def cell(text: str) -> str:
+        return str(text).replace("|", "\\|")
+
+    rows, sections = [], []
+    for name, field in model.model_fields.items():
+        key, sub = prefix + name, field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            sections.append(f"#{'#' * key.count('.')}## `{key}`\n\n{field.description}\n\n{reference_tables(sub, key + '.')}")
+        else:
+            default = field.get_default(call_default_factory=True)
+            rows.append(f"| `{key}` | `{cell(_type_name(sub))}` | `{cell(repr(default))}` | {cell(field.description)} |")
+    table = "| field | type | default | description |\n|---|---|---|---|\n" + "\n".join(rows) + "\n\n" if rows else ""
+    return table + "\n".join(sections)
 
 
 def to_yaml(config: JobConfig) -> str:

@@ -25,7 +25,8 @@ from services.run import Pools, Run, load_tokenizer, prepare_model
 
 def run_job(cfg: JobConfig) -> dict:
     """Run the configured stages in order; returns {stage: output model path, or {model: eval summary}}.
-    The eval stage evaluates every model this run produced (mle, rl), else the starting model."""
+    The eval stage evaluates every model this job produced (mle, rl); run alone (`rlvr eval`), those an
+    earlier job of the run produced; else the starting model."""
     import platform_compat
 
     platform_compat.apply()
@@ -40,7 +41,7 @@ def run_job(cfg: JobConfig) -> dict:
             print(f"worker output (vLLM, DeepSpeed): {run.dir / 'logs'}/<actor>.log (run.worker_logs=console shows it here)", flush=True)
         if cfg.run.check_resources:
             check_resources(cfg)
-        run.control = start_control(cfg)  # `python -m services.ctl status|scale|stop` from here on
+        run.control = start_control(cfg)  # `rlvr ctl status|scale|stop` from here on
         pools = Pools(run)  # the rollout and reward pools, started by the first stage that needs them, kept to the end
         try:
             return run_stages(run, pools)
@@ -62,8 +63,8 @@ def run_stages(run: Run, pools: Pools) -> dict:
             model_path = outputs[stage] = done["output"]
             print(f"stage {stage} already done ({model_path}): skipped")
             continue
-        if wanted(run.control)[1]:  # `services.ctl stop` during an earlier stage: stop between stages
-            raise JobStopped(f"stopped by services.ctl before stage {stage} (finished stages are kept): rerun the same command to go on")
+        if wanted(run.control)[1]:  # `rlvr ctl stop` during an earlier stage: stop between stages
+            raise JobStopped(f"stopped by rlvr ctl before stage {stage} (finished stages are kept): rerun the same command to go on")
         t0 = time.perf_counter()
         run.control.report.remote({"stage": stage})
         if stage == "mle":
@@ -71,7 +72,10 @@ def run_stages(run: Run, pools: Pools) -> dict:
         elif stage == "rl":
             model_path = outputs["rl"] = rl_stage(run, model_path, train, pools)
         elif stage == "eval":
-            models = {name: outputs[name] for name in ("mle", "rl") if name in outputs} or {Path(model_path).name: model_path}
+            models = {name: outputs[name] for name in ("mle", "rl") if name in outputs}
+            if not models and cfg.run.stages == ["eval"]:  # `rlvr eval`: the models earlier jobs of this run produced
+                models = {name: finished[name]["output"] for name in ("mle", "rl") if name in finished and Path(finished[name]["output"], "config.json").exists()}
+            models = models or {Path(model_path).name: model_path}
             outputs["eval"] = evaluate(run, models, run.split(cfg.run.eval_split, tokenizer), pools)
         if stage in ("mle", "rl"):
             finished[stage] = {"output": outputs[stage], **({"rl_steps": cfg.run.rl_steps} if stage == "rl" else {})}

@@ -1,8 +1,8 @@
 """Control a running job from outside it: resize its pools, read its status, stop it.
 
-    python -m services.ctl [--address HOST:PORT] [--run NAME] scale rollout=4 rewards=2
-    python -m services.ctl [--address HOST:PORT] [--run NAME] status
-    python -m services.ctl [--address HOST:PORT] [--run NAME] stop
+    rlvr ctl scale rollout=4 rewards=2 [--address HOST:PORT] [--run NAME]
+    rlvr ctl status [--address HOST:PORT] [--run NAME]
+    rlvr ctl stop [--address HOST:PORT] [--run NAME]
 
 A job starts a small JobControl actor named `control:<run.name>` in the Ray namespace `rlvr` (the
 controller, before its first stage); this command attaches to the job's cluster (--address, else
@@ -32,7 +32,7 @@ def control_name(run_name: str) -> str:
 
 
 class JobStopped(Exception):
-    """The job was stopped by `services.ctl stop` after a step, with a checkpoint of it."""
+    """The job was stopped by `rlvr ctl stop` after a step, with a checkpoint of it."""
 
 
 class JobControl:
@@ -137,15 +137,16 @@ def parse_sizes(pairs: list[str]) -> dict[str, int]:
     return sizes
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.ctl", description="Control a running RLVR job: scale its pools, show its status, stop it.")
-    parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"), help="the job's Ray cluster, HOST:PORT (default: RAY_ADDRESS)")
-    parser.add_argument("--run", default=None, help="run.name of the job (needed when several run on the cluster)")
+def main(argv: list[str] | None = None, prog: str = "rlvr ctl") -> int:
+    job = argparse.ArgumentParser(add_help=False)
+    job.add_argument("--address", default=os.environ.get("RAY_ADDRESS"), help="the job's Ray cluster, HOST:PORT (default: RAY_ADDRESS)")
+    job.add_argument("--run", default=None, help="run.name of the job (needed when several run on the cluster)")
+    parser = argparse.ArgumentParser(prog=prog, description="Control a running RLVR job: scale its pools, show its status, stop it.")
     sub = parser.add_subparsers(dest="command", required=True)
-    scale = sub.add_parser("scale", help="resize pools between steps, e.g. rollout=4 rewards=2")
+    scale = sub.add_parser("scale", parents=[job], help="resize pools between steps, e.g. rollout=4 rewards=2")
     scale.add_argument("sizes", nargs="+", metavar="pool=N")
-    sub.add_parser("status", help="the job's step, pool sizes (serving / joining / wanted) and weights version")
-    sub.add_parser("stop", help="stop after the step in progress, with a checkpoint (rerun the job's command to resume)")
+    sub.add_parser("status", parents=[job], help="the job's step, pool sizes (serving / joining / wanted) and weights version")
+    sub.add_parser("stop", parents=[job], help="stop after the step in progress, with a checkpoint (rerun the job's command to resume)")
     args = parser.parse_args(argv)
     if not args.address:
         parser.error("no cluster: pass --address HOST:PORT (a local run prints it) or set RAY_ADDRESS")

@@ -1,6 +1,6 @@
 """The embedded demo: MLE warm start -> RLVR, against an equal-time MLE control, on held-out data.
 
-    python -m services.demo --config configs/tiny_text_game.yaml [key=value ...]
+    rlvr demo --config configs/tiny_text_game.yaml [key=value ...]
 
 1. build a tokenizer and a tiny model from the built-in training split and train it by MLE;
 2. run RLVR (GRPO with the verifier's reward) from that checkpoint, timing the stage;
@@ -36,10 +36,10 @@ def reward_curve(run: Run, width: int = 10) -> list[tuple[int, float]]:
     return rl[::stride] + ([rl[-1]] if rl and rl[-1] not in rl[::stride] else [])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="configs/tiny_text_game.yaml")
-    parser.add_argument("overrides", nargs="*", metavar="key=value")
+def main(argv: list[str] | None = None, prog: str = "rlvr demo") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="configs/tiny_text_game.yaml", help="YAML job config (default: %(default)s)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides, e.g. run.rl_steps=20")
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)

@@ -3,7 +3,7 @@
 Read `RLLoop.run` top to bottom. Each step: take the step's scored batch from the rollout pipeline
 (services/pipeline.py runs prompts -> rollout pool -> reward pool in the background) -> group
 advantages -> mini-batch GRPO updates on the learner ranks (which compute the old and reference
-log-probs themselves) -> the pool sizes asked for with `services.ctl scale` -> publish the new weights
+log-probs themselves) -> the pool sizes asked for with `rlvr ctl scale` -> publish the new weights
 to every rollout worker (services/sync.py), checked now and then by the post-sync probe -> checkpoint
 -> metrics. In sync mode the pipeline generates each step with the weights of the step before
 (on-policy); in async mode it generates the next step while the learner trains, at most
@@ -74,7 +74,7 @@ class RLParts:
     new_learner: Callable[[], Any]  # a fresh LearnerGroup from the stage's start model
     new_sync: Callable[[Any], Any]  # WeightSync between a learner group and the rollout pool
     new_pipeline: Callable[[int], Any]  # RolloutPipeline generating from a first step on
-    between_steps: Callable[[int], tuple[bool, dict]]  # step -> (stop asked, pool metrics): `services.ctl` sizes and stop
+    between_steps: Callable[[int], tuple[bool, dict]]  # step -> (stop asked, pool metrics): `rlvr ctl` sizes and stop
     checkpoints: Any  # Checkpoints
     log: Any  # MetricsLogger
     summarize: Callable[[list], dict]  # the verifier's summary of a step's results
@@ -101,7 +101,7 @@ class RLLoop:
                     t["wait"] = time.perf_counter()
                     reward, train = self.train(batch)
                     t["train"] = time.perf_counter()
-                    stop, pools = p.between_steps(step)  # `services.ctl scale`: joiners that are up serve from here
+                    stop, pools = p.between_steps(step)  # `rlvr ctl scale`: joiners that are up serve from here
                     t["pools"] = time.perf_counter()
                     synced = {**self.sync.publish(step), **self.check_sync(step, batch)}  # waits for a generation in flight on the workers
                     pipeline.published(step)
@@ -110,7 +110,7 @@ class RLLoop:
                     t["end"] = time.perf_counter()
                     p.log.log(step, cfg.run.rl_steps, self.step_metrics(step, batch, reward, train, synced, pools, t))
                     if stop:
-                        raise JobStopped(f"stopped by services.ctl after step {step} of {cfg.run.rl_steps}, checkpoint saved "
+                        raise JobStopped(f"stopped by rlvr ctl after step {step} of {cfg.run.rl_steps}, checkpoint saved "
                                          f"({p.checkpoints.dir}/step{step}): rerun the same command to resume")
                 return self.learner
             except LearnerFailure as err:
@@ -192,7 +192,7 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], pools: Pools) -> st
     final model to <run dir>/rl and returns its path (the rollout workers hold its weights afterwards).
     Checkpoints every `checkpoint_every` steps; a rerun resumes after the newest usable one. Rollout and
     reward workers that die or hang are replaced inside their pools (core/dispatch.py). Between steps
-    the pools take the sizes asked for with `services.ctl scale`, and `services.ctl stop` ends the stage
+    the pools take the sizes asked for with `rlvr ctl scale`, and `rlvr ctl stop` ends the stage
     after a step with a checkpoint (services/ctl.py)."""
     from learner.group import LearnerGroup
     from rewards.registry import get_verifier
@@ -203,7 +203,7 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], pools: Pools) -> st
     from services.sync import WeightSync
 
     cfg = run.cfg
-    control = run.control or start_control(cfg)  # the controller starts it with the job, so `services.ctl` works from the first stage
+    control = run.control or start_control(cfg)  # the controller starts it with the job, so `rlvr ctl` works from the first stage
     on_gpu = cfg.learner.gpus_per_rank > 0 and cfg.rollout.gpus_per_worker > 0
     alg = cfg.learner.algorithm
     loop = None

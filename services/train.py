@@ -1,4 +1,4 @@
-"""The job entrypoint: `python -m services.train --config configs/X.yaml key=value ...`.
+"""The job entrypoint: `rlvr train --config configs/X.yaml key=value ...` (and `rlvr eval`).
 
 Runs the configured stages (mle, rl, eval) in a run directory `run.output_dir/run.name` holding the
 resolved config, metrics.jsonl, checkpoints and the exported models. Without a cluster address it
@@ -18,10 +18,15 @@ from services.config import ConfigError, describe, load_config, to_yaml
 EPILOG_HEAD = "config fields (override any with dotted key=value):"
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+DESCRIPTION = "Train a world model with MLE and RLVR (GRPO) on Ray."
+EVAL_DESCRIPTION = ("Evaluate a run's models on its held-out split: the models its finished stages produced (mle, rl), "
+                    "else run.model; the results land in the run directory (eval_<model>.json).")
+
+
+def parse_args(argv: list[str] | None, prog: str = "rlvr train", description: str = DESCRIPTION) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m services.train",
-        description="Train a world model with MLE and RLVR (GRPO) on Ray.",
+        prog=prog,
+        description=description,
         epilog=EPILOG_HEAD + "\n" + "\n".join(describe()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -31,10 +36,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "rlvr train", stages: list[str] | None = None) -> int:
+    args = parse_args(argv, prog, EVAL_DESCRIPTION if stages == ["eval"] else DESCRIPTION)
+    overrides = args.overrides + ([f"run.stages=[{','.join(stages)}]"] if stages else [])
     try:
-        config = load_config(args.config, args.overrides)
+        config = load_config(args.config, overrides)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -55,9 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     except (RunDirError, CheckpointError, DatasetError, WorldError, EpisodeError, BrowserError, ResourceError) as err:  # bad input: the message says what and where
         print(f"error: {err}", file=sys.stderr)
         return 1
-    except JobStopped as stopped:  # asked for (services.ctl stop): not a failure
+    except JobStopped as stopped:  # asked for (rlvr ctl stop): not a failure
         print(stopped, flush=True)
     return 0
+
+
+def eval_main(argv: list[str] | None = None, prog: str = "rlvr eval") -> int:
+    """`rlvr eval`: the eval stage alone (run.stages=[eval])."""
+    return main(argv, prog, stages=["eval"])
 
 
 if __name__ == "__main__":

@@ -1,7 +1,17 @@
-"""Shared test helpers: where the real data lives (../shared/data beside the project)."""
+"""Shared test helpers: where the real data lives (../shared/data beside the project), and the test tiers.
+
+Tiers (markers, set here by path and fixture; `--strict-markers` rejects any other):
+- unit: no Ray, no engines, no browser: seconds each (`make test-fast`);
+- integration: one real component outside a job: a Ray cluster, a vLLM engine, chromium, long fuzzing;
+- e2e: tests/e2e, the real stack running jobs;
+- bench: tests/bench, the benchmarks' smoke runs (`make test-all` only).
+A module may set `pytestmark = pytest.mark.integration`; otherwise a test that asks for the Ray cluster
+fixture is integration, and the rest are unit.
+"""
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -12,12 +22,33 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 BYTESIZED32_TEST = SHARED_DATA / "bytesized32" / "test.zip"
 BYTESIZED32_RULES = SHARED_DATA / "bytesized32" / "rules"
 SHM = Path("/dev/shm")
+RLVR = str(Path(sys.executable).with_name("rlvr"))  # the console script `pip install` puts beside the interpreter
+
+
+TIERS = ("unit", "integration", "e2e", "bench")
+REAL_DATA_SKIP = "real data not found"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        folder = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
+        if folder in ("e2e", "bench"):
+            item.add_marker(folder)
+        elif not any(item.get_closest_marker(tier) for tier in TIERS):
+            item.add_marker("integration" if "ray_cluster" in getattr(item, "fixturenames", ()) else "unit")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line for the tests that need the real data beside the project (and why they were skipped)."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if REAL_DATA_SKIP in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_line(f"{len(skipped)} real-data tests skipped: {REAL_DATA_SKIP} at {SHARED_DATA} (the data lives beside the project, not in it)")
 
 
 def require(path: Path) -> Path:
     """Skip (with the reason) when a real-data file is absent, e.g. on a user's machine."""
     if not path.exists():
-        pytest.skip(f"real data not found at {path} (it lives in ../shared/data beside the project)")
+        pytest.skip(f"{REAL_DATA_SKIP} at {path} (it lives in ../shared/data beside the project)")
     return path
 
 

@@ -3,11 +3,9 @@
 import importlib.util
 import json
 
-import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow
 
 
 def test_curve_scores_every_chunk_on_held_out_and_train(ray_cluster, tmp_path, capsys):

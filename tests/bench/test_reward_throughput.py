@@ -7,7 +7,6 @@ import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow
 
 
 def test_benchmark_prints_both_rates_and_the_ratio(ray_cluster, capsys):

@@ -8,7 +8,6 @@ import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow
 
 
 def test_step_throughput_runs_every_variant_and_prints_the_ratios(ray_cluster, capsys, tmp_path):

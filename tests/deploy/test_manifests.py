@@ -5,7 +5,6 @@ own worker group, and the job the manifests run fits the cluster they describe."
 
 import copy
 import shlex
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -103,8 +102,8 @@ def group_nodes(spec: dict, most: bool) -> list[dict[str, float]]:
 def test_the_manifest_job_is_placed_by_worker_group_and_fits():
     job = manifest("rayjob.yaml")
     command = shlex.split(job["spec"]["entrypoint"])
-    assert command[:3] == ["python", "-m", "services.train"]
-    cfg = load_config(ROOT / command[command.index("--config") + 1], command[command.index("--config") + 2 :])
+    assert command[:2] == ["rlvr", "train"]
+    cfg = load_config(ROOT / command[command.index("--config") + 1], command[command.index("--config") + 2 :], paths=False)
     by_role = {r.name: r for r in roles(cfg)}
     for role, slot in SLOTS.items():
         assert by_role[role].shape.get(slot) == 1.0, f"{role} actors must ask for {slot}"
@@ -112,7 +111,7 @@ def test_the_manifest_job_is_placed_by_worker_group_and_fits():
     totals = {k: sum(n.get(k, 0.0) for n in nodes) for k in {k for n in nodes for k in n}}
     check(cfg, totals, nodes, autoscaled=True)
     # more rollout workers than the rollout group can ever hold fails at once, naming the fields
-    too_many = load_config(ROOT / "configs/paper_text_game.yaml", command[command.index("--config") + 2 :] + ["rollout.num_workers=17"])
+    too_many = load_config(ROOT / "configs/paper_text_game.yaml", command[command.index("--config") + 2 :] + ["rollout.num_workers=17"], paths=False)
     with pytest.raises(ResourceError, match=r"rollout.num_workers=17 x rollout.resources.rollout_slot=1 = 17, but the cluster can autoscale to 16"):
         check(too_many, totals, nodes, autoscaled=True)
 

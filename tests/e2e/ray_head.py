@@ -1,5 +1,5 @@
 """A Ray head started with `ray start --head` on 127.0.0.1 (token auth on, its own ports), stopped by its
-handle: the cluster that `ray job submit` and `services.ctl` attach to in the e2e tests."""
+handle: the cluster that `ray job submit` and `rlvr ctl` attach to in the e2e tests."""
 
 import contextlib
 import os
@@ -19,7 +19,7 @@ AGENT_PORTS = ("dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runt
 
 @dataclass
 class Head:
-    address: str  # GCS, HOST:PORT (RAY_ADDRESS of a driver, services.ctl --address)
+    address: str  # GCS, HOST:PORT (RAY_ADDRESS of a driver, rlvr ctl --address)
     dashboard: str  # http://HOST:PORT (ray job submit --address)
     metrics_port: int  # the node's Prometheus endpoint
     env: dict  # the environment clients use (RAY_AUTH_MODE=token, TMPDIR in the cluster's temp dir)

@@ -8,7 +8,6 @@ import pytest
 from services.demo import main
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow
 
 
 def test_demo_runs_end_to_end(ray_cluster, tmp_path, capsys):

@@ -7,7 +7,6 @@ counted; and the results equal an uninterrupted run's step for step (prompts, re
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,10 +15,9 @@ import pytest
 
 from services.config import load_config
 from services.controller import run_job
-from tests.conftest import ROOT
+from tests.conftest import RLVR, ROOT
 from tests.e2e.chaos import SIGKILL, SIGSTOP, Script, processes, wait_for_step
 
-pytestmark = pytest.mark.slow
 STEPS, PROMPTS, GROUP = 8, 4, 4
 HANG_ONCE = Path(__file__).with_name(".hang_once")  # while this file exists, the next verifier call takes it and hangs
 COMPARED = ("prompts_digest", "reward_mean", "reward_std", "policy_loss", "kl", "grad_norm")
@@ -104,7 +102,7 @@ def test_rl_job_survives_dead_and_hung_workers_and_a_dead_learner_rank(ray_clust
 
 def train_command(out: Path, tiny_model: str, name: str) -> list[str]:
     return [
-        sys.executable, "-m", "services.train", "--config", str(ROOT / "configs" / "tiny_text_game.yaml"), *OVERRIDES,
+        RLVR, "train", "--config", str(ROOT / "configs" / "tiny_text_game.yaml"), *OVERRIDES,
         f"run.output_dir={out}", f"run.name={name}", f"run.model={tiny_model}", "run.stages=[mle,rl]", "run.mle_epochs=1",
         "run.mle_batch_size=16",
     ]

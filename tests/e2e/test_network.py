@@ -10,15 +10,12 @@ becomes one of our actors."""
 
 import os
 import subprocess
-import sys
 import time
 
 import psutil
-import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import RLVR, ROOT
 
-pytestmark = pytest.mark.slow
 LOOPBACK = "127.0.0.1"
 WILDCARD = ("0.0.0.0", "::")
 OURS = ("ray::LearnerRank", "ray::RolloutWorker", "ray::RewardWorker")
@@ -42,7 +39,7 @@ def listening(root: int) -> dict[int, tuple[str, set]]:
 
 def test_what_we_start_listens_on_loopback_only(tmp_path):
     command = [
-        sys.executable, "-m", "services.train", "--config", str(ROOT / "configs" / "tiny_text_game.yaml"),
+        RLVR, "train", "--config", str(ROOT / "configs" / "tiny_text_game.yaml"),
         f"run.output_dir={tmp_path}", "run.name=net", "world.text_game.builtin_train_rows=64", "world.text_game.builtin_test_rows=8",
         "run.mle_epochs=0.5", "run.mle_batch_size=16", "run.rl_steps=3", "run.prompts_per_step=4", "rollout.group_size=2",
         "learner.mini_batch_prompts=2", "rollout.sampling.max_new_tokens=16", "run.tiny.vocab_size=512", "run.tiny.hidden_size=64",

@@ -13,7 +13,6 @@ from rollout.config import RolloutConfig, SamplingConfig
 from rollout.pool import RolloutPool
 from tests.e2e.chaos import SIGKILL, SIGSTOP, signal_when
 
-pytestmark = pytest.mark.slow
 PROMPTS = [Prompt([1, 40 + i, 50 + i, 60 + i], seed=100 + i) for i in range(8)]
 
 

@@ -5,17 +5,15 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import RLVR, ROOT
 from tests.e2e.ray_head import BIN, ray_head
 
-pytestmark = pytest.mark.slow
 
 
 def job_api(url, seconds=90):
@@ -43,7 +41,7 @@ def test_ray_job_submit_succeeds(tmp_path):
         ]
         command = [  # the README's command (its runtime env leaves .git, runs/ and .cache/ behind)
             BIN / "ray", "job", "submit", "--address", head.dashboard, "--runtime-env", "deploy/runtime_env.yaml", "--working-dir", ".",
-            "--no-wait", "--", sys.executable, "-m", "services.train", "--config", "configs/tiny_text_game.yaml", *overrides,
+            "--no-wait", "--", RLVR, "train", "--config", "configs/tiny_text_game.yaml", *overrides,
         ]
         for _ in range(15):  # the dashboard answers a little before its job agent is ready
             submit = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT, env=head.env)
@@ -61,7 +59,7 @@ def test_ray_job_submit_succeeds(tmp_path):
         logs = job_api(f"{head.dashboard}/api/jobs/{job_id}/logs")["logs"]
         if status != "SUCCEEDED":
             pytest.fail(f"job ended {status}:\n{logs[-3000:]}")
-        assert "Ray: attached cluster at" in logs and "python -m services.ctl --address" in logs
+        assert "Ray: attached cluster at" in logs and "rlvr ctl status|scale rollout=N rewards=M|stop --address" in logs
         run_dir = tmp_path / "submitted"
         rl = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
         assert [r["step"] for r in rl if r["stage"] == "rl"] == [1, 2]

@@ -3,16 +3,15 @@ fields and the cluster's totals (before any actor starts); an actor that waits t
 with what it waits for."""
 
 import subprocess
-import sys
 import threading
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import RLVR, ROOT
 
 
 def test_an_impossible_demand_fails_fast_naming_fields_and_totals(tmp_path):
-    command = [sys.executable, "-m", "services.train", "--config", "configs/tiny_text_game.yaml", f"run.output_dir={tmp_path}",
+    command = [RLVR, "train", "--config", "configs/tiny_text_game.yaml", f"run.output_dir={tmp_path}",
                "rollout.num_workers=40", "run.dashboard=false"]
     out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)  # a local cluster of max(4, cores) CPUs
     assert out.returncode == 1, out.stdout[-2000:] + out.stderr[-2000:]

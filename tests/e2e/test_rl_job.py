@@ -4,13 +4,11 @@ log-probs with the TIS correction, collective sync)."""
 
 import json
 
-import pytest
 
 from services.config import load_config
 from services.controller import run_job
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow
 PHASES = ("time/generate", "time/reward", "time/train", "time/sync", "time/step")  # time/wait may be ~0 in async mode
 
 

@@ -1,23 +1,21 @@
-"""A running job resized from outside (services.ctl attached by address): 1 -> 2 -> 1 rollout workers
+"""A running job resized from outside (`rlvr ctl` attached by address): 1 -> 2 -> 1 rollout workers
 while the RL stage runs, with every step's groups complete and every worker on the newest weights;
 the run's rlvr_* metrics scraped from the node's Prometheus endpoint with their values (all that
 deploy/grafana's dashboard plots); then
-`services.ctl stop` (a checkpoint of the last step) and a rerun of the same command resuming there.
+`rlvr ctl stop` (a checkpoint of the last step) and a rerun of the same command resuming there.
 All real: a `ray start --head` cluster on 127.0.0.1 with token auth, vLLM engines, DeepSpeed, reward workers."""
 
 import json
 import re
 import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import RLVR, ROOT
 from tests.e2e.ray_head import ray_head
 
-pytestmark = pytest.mark.slow
 PROMPTS, G = 4, 2
 
 
@@ -41,7 +39,7 @@ def wait_for(what: str, condition, job, seconds: float = 600):
 
 
 def ctl(head, *args) -> str:
-    out = subprocess.run([sys.executable, "-m", "services.ctl", "--address", head.address, *args],
+    out = subprocess.run([RLVR, "ctl", *args, "--address", head.address],
                          capture_output=True, text=True, timeout=120, cwd=ROOT, env=head.env)
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout
@@ -72,7 +70,7 @@ def gauge(text: str, name: str) -> float | None:
 def test_scale_rollout_pool_while_the_job_runs_and_scrape_its_metrics(tmp_path, mode):
     run_dir = tmp_path / "scaled"
     command = [
-        sys.executable, "-m", "services.train", "--config", "configs/tiny_text_game.yaml", f"run.output_dir={tmp_path}",
+        RLVR, "train", "--config", "configs/tiny_text_game.yaml", f"run.output_dir={tmp_path}",
         "run.name=scaled", "run.stages=[rl]", "run.rl_steps=400", "run.checkpoint_every=1000", "world.text_game.builtin_train_rows=64",
         f"run.prompts_per_step={PROMPTS}", f"rollout.group_size={G}", f"learner.mini_batch_prompts={PROMPTS}", "learner.cpus_per_rank=1",
         "rollout.cpus_per_worker=0.5", "rollout.threads_per_worker=1", "rollout.sampling.max_new_tokens=16", "rollout.max_model_len=512", *mode,
@@ -104,7 +102,7 @@ def test_scale_rollout_pool_while_the_job_runs_and_scrape_its_metrics(tmp_path, 
                 job.kill()
                 job.wait()
         assert job.returncode == 0, out[-3000:]
-        assert "stopped by services.ctl after step" in out
+        assert "stopped by rlvr ctl after step" in out
         steps = rl_steps(run_dir)
         assert [r["step"] for r in steps] == list(range(1, len(steps) + 1))
         for r in steps:  # every step's groups complete, every serving worker on the newest version

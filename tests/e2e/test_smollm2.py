@@ -5,7 +5,6 @@ import importlib.util
 
 import pytest
 
-pytestmark = pytest.mark.slow
 PROMPT = "The capital of France is"
 
 

@@ -1,4 +1,4 @@
-"""`services.ctl stop` asked before the RL stage: the job ends between stages (JobStopped), keeps what
+"""`rlvr ctl stop` asked before the RL stage: the job ends between stages (JobStopped), keeps what
 finished, and never starts RL; the same run then goes on."""
 
 import json
@@ -12,7 +12,6 @@ from services.controller import run_job
 from services.ctl import NAMESPACE, JobStopped, control_name
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow
 
 
 def test_stop_during_an_early_stage_ends_the_job_between_stages(ray_cluster, tmp_path):
@@ -34,7 +33,7 @@ def test_stop_during_an_early_stage_ends_the_job_between_stages(ray_cluster, tmp
 
     stopper = threading.Thread(target=stop_when_the_job_is_up)
     stopper.start()
-    with pytest.raises(JobStopped, match="stopped by services.ctl before stage (mle|rl)"):
+    with pytest.raises(JobStopped, match="stopped by rlvr ctl before stage (mle|rl)"):
         run_job(cfg)
     stopper.join()
     metrics = tmp_path / "stopped" / "metrics.jsonl"

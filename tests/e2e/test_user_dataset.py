@@ -5,14 +5,12 @@ workers; MLE -> RL -> eval on the real stack."""
 import json
 import re
 
-import pytest
 
 from rewards.types import RewardResult
 from services.config import load_config
 from services.controller import run_job
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow
 
 
 def score(prediction: str, reference: dict) -> RewardResult:

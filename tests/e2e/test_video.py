@@ -3,13 +3,11 @@
 import json
 import math
 
-import pytest
 
 from services.config import load_config
 from services.controller import run_job
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow
 
 
 def test_interactive_rollout_inserts_given_tokens_and_matches_the_learner(ray_cluster, tmp_path):

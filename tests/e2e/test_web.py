@@ -2,13 +2,11 @@
 
 import json
 
-import pytest
 
 from services.config import load_config
 from services.controller import run_job
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow
 
 
 def test_web_job_records_pages_trains_and_evaluates_beside_the_none_baseline(ray_cluster, tmp_path, capsys):

@@ -17,7 +17,6 @@ from rollout.config import RolloutConfig
 from rollout.pool import RolloutPool
 from services.sync import SyncCheckError, WeightSync
 
-pytestmark = pytest.mark.slow
 
 
 def samples_from(groups):

@@ -15,7 +15,8 @@ from rewards.video import FLOOR_REWARD, score_batch
 from worlds.text_game.prompt import ANSWER_MARKER, render_answer
 from worlds.text_game.world import reference
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
+
 FUZZ = settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 json_values = st.recursive(

@@ -46,19 +46,19 @@ def test_other_examples_are_refused():
 def test_the_compare_command_reads_two_results_files(tmp_path, capsys):
     import json
 
-    from rewards.score import main
+    from rewards.score import compare_main
 
     for name, exact in (("mle", [0, 0, 1]), ("rl", [1, 1, 1])):
         records = [rec(i, e, changed=1) for i, e in zip("abc", exact)]
         (tmp_path / f"eval_{name}.json").write_text(json.dumps({"summary": {}, "samples": records}))
-    assert main(["compare", str(tmp_path / "eval_mle.json"), str(tmp_path / "eval_rl.json")]) == 0
+    assert compare_main([str(tmp_path / "eval_mle.json"), str(tmp_path / "eval_rl.json")]) == 0
     assert capsys.readouterr().out.strip() == "rl vs mle: all +2 / -0 (p 0.50), changed +2 / -0 (p 0.50)"
-    assert main(["compare", str(tmp_path / "eval_mle.json"), str(tmp_path / "eval_rl.json"), "--metric", "f1"]) == 2
+    assert compare_main([str(tmp_path / "eval_mle.json"), str(tmp_path / "eval_rl.json"), "--metric", "f1"]) == 2
     assert "--metric f1: not in every record" in capsys.readouterr().err
     for name, lpips in (("mle", [0.2, 0.3, 0.4]), ("rl", [0.1, 0.1, 0.5])):
         records = [{"id": i, "lpips": v} for i, v in zip("abc", lpips)]
         (tmp_path / f"eval_{name}.json").write_text(json.dumps({"summary": {}, "samples": records}))
-    assert main(["compare", str(tmp_path / "eval_mle.json"), str(tmp_path / "eval_rl.json"), "--metric", "lpips"]) == 0
+    assert compare_main([str(tmp_path / "eval_mle.json"), str(tmp_path / "eval_rl.json"), "--metric", "lpips"]) == 0
     assert capsys.readouterr().out.strip() == "rl vs mle: all +2 / -1 (p 1.00, mean -0.06667)"
-    assert main(["compare", str(tmp_path / "missing.json"), str(tmp_path / "eval_rl.json")]) == 2
+    assert compare_main([str(tmp_path / "missing.json"), str(tmp_path / "eval_rl.json")]) == 2
     assert "missing.json" in capsys.readouterr().err

@@ -1,15 +1,14 @@
-"""`python -m rewards score` on real rows: ids or line numbers, missing predictions counted, bad lines named."""
+"""`rlvr score` on real rows: ids or line numbers, missing predictions counted, bad lines named."""
 
 import json
 import subprocess
-import sys
 
-from tests.conftest import ROOT
+from tests.conftest import RLVR, ROOT
 from worlds.text_game.prompt import render_answer
 
 
 def run_score(*args):
-    return subprocess.run([sys.executable, "-m", "rewards", "score", *map(str, args)], cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run([RLVR, "score", *map(str, args)], cwd=ROOT, capture_output=True, text=True)
 
 
 def test_score_command(tmp_path, bytesized32_rows):

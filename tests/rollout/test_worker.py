@@ -4,7 +4,11 @@ so that the pool sees a dead worker and replaces it; any other error is the call
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration  # imports vLLM in a process of its own
 
 PROBE = """
 import sys

@@ -31,7 +31,8 @@ def test_a_world_without_a_verifier_needs_rewards_verifier(tmp_path):
     from services.run import Run
     from worlds.registry import WorldError
 
-    cfg = load_config(None, [f"run.output_dir={tmp_path}", "world.name=dataset", f"world.dataset.train_path={tmp_path / 't.jsonl'}"])
+    cfg = load_config(None, [f"run.output_dir={tmp_path}", "world.name=dataset", f"world.dataset.train_path={tmp_path / 't.jsonl'}", "rewards.verifier=text_game"])
+    cfg = cfg.model_copy(update={"rewards": cfg.rewards.model_copy(update={"verifier": None})})  # as a config built in code may be
     with pytest.raises(WorldError, match="rewards.verifier: world 'dataset' has no verifier of its own"):
         Run(cfg)
     assert Run(cfg.model_copy(update={"rewards": cfg.rewards.model_copy(update={"verifier": "mine:score"})})).verifier == "mine:score"

@@ -5,7 +5,7 @@ offline), at `$PLAYWRIGHT_BROWSERS_PATH/chromium-<revision>/chrome-linux/chrome`
 the system's chromium binary with a symlink in the project's cache folder (WEB.md). MiniWoB++'s pages
 ship inside the `miniwob` wheel and are served from the file system (`MINIWOB_URL`).
 
-    python -m worlds.web.browser check     # says what is missing and the one command that installs it
+    rlvr doctor     # says whether chromium is set up, and the one command that installs it
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/lib/chromium-browser/chromium-browser")  # the real binaries, not /usr/bin wrappers
@@ -99,21 +98,3 @@ class _NoChat:
 
     def close(self) -> None:
         pass
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = argv if argv is not None else sys.argv[1:]
-    if args != ["check"]:
-        print(__doc__)
-        return 2
-    try:
-        setup()
-    except BrowserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(f"ok: chromium {chromium_binary()}, playwright browsers in {os.environ['PLAYWRIGHT_BROWSERS_PATH']}, MiniWoB++ pages at {os.environ['MINIWOB_URL']}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Web transitions as JSONL, one row per transition (what `python -m worlds.web record` writes, and
+"""Web transitions as JSONL, one row per transition (what `rlvr data record-web` writes, and
 what a user brings, e.g. converted from the paper's WebArena-derived data):
 
     {"id": "click-tab/0/1",              # optional: default the 1-based line number

@@ -1,6 +1,6 @@
 """Record real web-page transitions: a random policy on MiniWoB++ pages in BrowserGym (system chromium).
 
-    python -m worlds.web record --tasks click-tab enter-text --episodes 4 --out web.jsonl [--workers 2]
+    rlvr data record-web --tasks click-tab enter-text --episodes 4 --out web.jsonl [--workers 2]
 
 For each task type and episode: reset the page (BrowserGym seed = the episode's seed), then up to
 `steps` times pick an action uniformly among the page's visible actionable elements (buttons, links,
@@ -153,6 +153,16 @@ def record_unit(task: str, episodes: list[int], seed: int, steps: int) -> dict:
     finally:
         env.close()
     return {"rows": rows, "refused": refused, "failed": failed, "seconds": time.perf_counter() - start}
+
+
+def registered_tasks() -> list[str]:
+    """The MiniWoB++ task types BrowserGym registers (chromium set up first)."""
+    import gymnasium as gym
+
+    from worlds.web import browser
+
+    browser.setup()
+    return sorted(name.split(".", 1)[1] for name in gym.envs.registry if name.startswith("browsergym/miniwob."))
 
 
 def units(tasks: Iterable[str], episodes: int, per_unit: int = 4) -> list[tuple[str, list[int]]]:

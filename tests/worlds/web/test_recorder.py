@@ -7,6 +7,8 @@ import pytest
 from worlds.web.data import validate_row
 from worlds.web.tree import diff_items, parse_tree, render_target, target_changes
 
+pytestmark = pytest.mark.integration
+
 TASKS = ["click-tab", "enter-text", "choose-list"]  # tabs (items appear / vanish), a text field, a native <select>
 
 
@@ -56,10 +58,10 @@ def test_a_recording_is_reproducible_from_its_seed_also_with_parallel_browsers(r
 
 
 def test_the_cli_records_and_names_unknown_tasks(tmp_path, capsys):
-    from worlds.web.__main__ import main
+    from worlds.__main__ import main
 
-    assert main(["record", "--tasks", "no-such-task", "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert main(["record-web", "--tasks", "no-such-task", "--out", str(tmp_path / "x.jsonl")]) == 2
     assert "unknown MiniWoB++ task type(s) ['no-such-task']" in capsys.readouterr().err
-    assert main(["record", "--tasks", "click-button", "--episodes", "1", "--steps", "2", "--out", str(tmp_path / "b.jsonl")]) == 0
+    assert main(["record-web", "--tasks", "click-button", "--episodes", "1", "--steps", "2", "--out", str(tmp_path / "b.jsonl")]) == 0
     out = capsys.readouterr().out
     assert "transitions/s" in out and (tmp_path / "b.jsonl").read_text().count("\n") >= 1

@@ -1,5 +1,0 @@
-import sys
-
-from rewards.score import main
-
-sys.exit(main())
