@@ -1,4 +1,4 @@
-"""MLE learning curve: where does more MLE stop helping on held-out data? (sets `run.mle_epochs`)
+"""MLE learning curve: where does more MLE stop helping on held-out data? (sets `mle.epochs`)
 
     rlvr bench mle-curve [--config configs/tiny_text_game.yaml] [--epochs 4,2,2,2,3,3,4] [key=value ...]
 
@@ -45,19 +45,19 @@ def main(argv: list[str] | None = None, prog: str = "rlvr bench mle-curve") -> i
     from services.mle import mle_stage
     from services.run import Pools, Run, load_tokenizer, prepare_model
 
-    cfg = load_config(args.config, [*args.overrides, "run.eval_best_of=[]", "run.eval_modes=[greedy]"])
+    cfg = load_config(args.config, [*args.overrides, "eval.best_of=[]", "eval.modes=[greedy]"])
     cfg.run.name = f"{cfg.run.name}_mle_curve"
     shutil.rmtree(Path(cfg.run.output_dir) / cfg.run.name, ignore_errors=True)  # a curve from scratch every time
     run = Run(cfg)
     with ray_session(dashboard=False), worker_logs_in(run.dir.resolve() / "logs"):
         init = prepare_model(run)
         tokenizer = load_tokenizer(init)
-        train, held_out = run.split("train", tokenizer), run.split(cfg.run.eval_split, tokenizer)
+        train, held_out = run.split("train", tokenizer), run.split(cfg.eval.split, tokenizer)
         size = min(TRAIN_SUBSET, len(train))
         train_subset = [train[i * len(train) // size] for i in range(size)]
         models, path, total = {}, init, 0.0
         for chunk in chunks:
-            run.cfg.run.mle_epochs = chunk
+            run.cfg.mle.epochs = chunk
             total += chunk
             t0 = time.perf_counter()
             path = mle_stage(run, path, train, name=f"mle_{total:g}")
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None, prog: str = "rlvr bench mle-curve") -> i
             print(f"MLE to {total:g} epochs: {time.perf_counter() - t0:.0f} s", flush=True)
         pools = Pools(run)
         try:
-            splits = {cfg.run.eval_split: evaluate(run, models, held_out, pools), "train": evaluate(run, models, train_subset, pools)}
+            splits = {cfg.eval.split: evaluate(run, models, held_out, pools), "train": evaluate(run, models, train_subset, pools)}
         finally:
             pools.close()
     curve = {split: {m: {k: r[k] for k in HEADLINE if k in r} for m, r in results.items()} for split, results in splits.items()}

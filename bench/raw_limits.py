@@ -30,7 +30,7 @@ def raw_limits(args, model: str, prompts: list[list[int]], cfg) -> dict:
     from learner.algorithms import grpo_advantages, grpo_loss, token_logprobs_and_entropy
     from learner.batching import pad_batch, response_values, token_budget_batches
 
-    G, P, s = cfg.rollout.group_size, cfg.run.prompts_per_step, cfg.rollout.sampling
+    G, P, s = cfg.rollout.group_size, cfg.rl.prompts_per_step, cfg.rollout.sampling
     llm = LLM(model=model, dtype="float32", max_model_len=cfg.rollout.max_model_len, enforce_eager=True, seed=0, logprobs_mode="processed_logprobs")
     params = SamplingParams(n=G, temperature=s.temperature, max_tokens=s.max_new_tokens, logprobs=0)
     times, batches = [], []
@@ -41,10 +41,10 @@ def raw_limits(args, model: str, prompts: list[list[int]], cfg) -> dict:
         batches.append([Sample(o.prompt_token_ids, list(c.token_ids), group=g) for g, o in enumerate(outs) for c in o.outputs])
     del llm
     samples = batches[-1]
-    torch.set_num_threads(max(1, int(cfg.learner.cpus_per_rank)))
+    torch.set_num_threads(max(1, int(cfg.learner.cpus)))
     policy = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
     reference = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32).eval()
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.learner.lr)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.rl.lr)
     budget, alg = cfg.learner.micro_batch_tokens, cfg.learner.algorithm
     rewards = torch.rand(len(samples))  # the values do not change the cost
     advantages = grpo_advantages(rewards, torch.tensor([x.group for x in samples])).tolist()
@@ -71,7 +71,7 @@ def raw_limits(args, model: str, prompts: list[list[int]], cfg) -> dict:
                         rows[key][i] = response_values(row, samples[i])
                 t[key] = time.perf_counter() - t0
                 t0 = time.perf_counter()
-        per_update = len(samples) // max(1, P // cfg.learner.mini_batch_prompts)
+        per_update = len(samples) // max(1, P // cfg.rl.mini_batch_prompts)
         for u in range(0, len(samples), per_update):
             mini = list(range(u, min(u + per_update, len(samples))))
             total = sum(len(samples[i].response_ids) for i in mini)

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None, prog: str = "rlvr bench reward") -> int:
         rates = {}
         with ray_session(num_cpus=2):
             for workers, verifier in ((1, "rewards.video:score"), (1, "video"), (2, "video")):
-                pool = RewardPool(RewardConfig(num_workers=workers, cpus_per_worker=1.0, batch_size=args.batch_size, timeout_s=600), verifier)
+                pool = RewardPool(RewardConfig(count=workers, cpus=1.0, batch_size=args.batch_size, timeout_s=600), verifier)
                 try:
                     pool.score(predictions[: workers * args.batch_size], references[: workers * args.batch_size])  # warm-up: load nets
                     best = 0.0

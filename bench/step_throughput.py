@@ -13,7 +13,7 @@ Measured, each after one warm-up step (engine compile, thread pools), as medians
                     step before the rollout's log-probs were used): the baseline of the "less work" ratio
   sync              this project in sync mode, old log-probs from the rollout (learner.old_logprobs: auto)
   sync (collective) the same, weights broadcast over a gloo group instead of the object store
-  async             run.mode=async, max_staleness 1, one engine thread (sync mode's engine uses the
+  async             rl.mode=async, max_staleness 1, one engine thread (sync mode's engine uses the
                     learner's cores too, which would oversubscribe them here); the learner's two
                     threads share the cores with generation while it runs
   async (1 core ...) the same with one learner thread: learner and rollout one core each
@@ -44,19 +44,19 @@ VARIANTS = {  # name -> config overrides on top of the workload
     "sync (recompute)": ["learner.old_logprobs=recompute"],
     "sync": [],
     "sync (collective)": ["rollout.sync_transport=collective"],
-    "async": ["run.mode=async", "run.max_staleness=1", "rollout.threads_per_worker=1"],
-    "async (1 core each)": ["run.mode=async", "run.max_staleness=1", "learner.cpus_per_rank=1", "rollout.threads_per_worker=1"],
+    "async": ["rl.mode=async", "rl.max_staleness=1", "rollout.threads=1"],
+    "async (1 core each)": ["rl.mode=async", "rl.max_staleness=1", "learner.cpus=1", "rollout.threads=1"],
 }
 
 
 def workload(args, out_dir: str, name: str, extra: list[str]):
     from services.config import load_config
 
-    quick = ["rollout.sampling.max_new_tokens=32", "run.prompts_per_step=4", "world.text_game.builtin_train_rows=64",
-             "world.text_game.builtin_test_rows=8", "run.mle_epochs=0.5", "run.tiny.vocab_size=512", "run.tiny.hidden_size=64",
-             "run.tiny.num_layers=2", "run.tiny.num_heads=2", "learner.mini_batch_prompts=2"] if args.quick else []
+    quick = ["rollout.sampling.max_new_tokens=32", "rl.prompts_per_step=4", "world.text_game.builtin_train_rows=64",
+             "world.text_game.builtin_test_rows=8", "mle.epochs=0.5", "run.tiny.vocab_size=512", "run.tiny.hidden_size=64",
+             "run.tiny.num_layers=2", "run.tiny.num_heads=2", "rl.mini_batch_prompts=2"] if args.quick else []
     return load_config(ROOT / "configs" / "tiny_text_game.yaml", [
-        f"run.output_dir={out_dir}", f"run.name={name}", f"run.rl_steps={args.steps + 1}", "run.checkpoint_every=1000000",
+        f"run.output_dir={out_dir}", f"run.name={name}", f"rl.steps={args.steps + 1}", "rl.checkpoint_every=1000000",
         "rollout.sampling.max_new_tokens=256", "rollout.sampling.temperature=1.0",  # the workload of issue #10's figures,
         *quick, *extra,                                                            # whatever the demo's rollout settings
     ])
@@ -85,7 +85,7 @@ def step_prompts(args, model: str, out_dir: str):
 
     run = Run(workload(args, out_dir, "prompts", []))
     data = run.split("train", load_tokenizer(model))
-    prompts = [e for step in range(1, args.steps + 2) for e in draw_prompts(data, run.cfg.run.seed, step, run.cfg.run.prompts_per_step, run.rl_mix())]
+    prompts = [e for step in range(1, args.steps + 2) for e in draw_prompts(data, run.cfg.run.seed, step, run.cfg.rl.prompts_per_step, run.rl_mix())]
     return [e.prompt_ids for e in prompts], [e.example.reference for e in prompts], run.cfg
 
 
@@ -159,9 +159,9 @@ def main(argv: list[str] | None = None, prog: str = "rlvr bench step") -> int:
 
 
 def report(results: dict[str, dict], cfg) -> None:
-    G, P = cfg.rollout.group_size, cfg.run.prompts_per_step
+    G, P = cfg.rollout.group_size, cfg.rl.prompts_per_step
     print(f"\n== RL step throughput: {P} prompts x G={G}, <= {cfg.rollout.sampling.max_new_tokens} new tokens, "
-          f"{P // cfg.learner.mini_batch_prompts} updates per step, fp32, {os.cpu_count()} cores ==")
+          f"{P // cfg.rl.mini_batch_prompts} updates per step, fp32, {os.cpu_count()} cores ==")
     print(f"{'variant':<20}{'step s':>8}{'compl/s':>9}{'tok/s':>8}  phases (median s)")
     for name, r in results.items():
         if name == "raw":

@@ -76,8 +76,8 @@ def main(spec_path: str) -> int:
 
     args = argparse.Namespace(steps=spec["steps"], quick=spec["quick"])
     prompts, references, cfg = step_prompts(args, spec["model"], spec["work_dir"])
-    P, G = cfg.run.prompts_per_step, cfg.rollout.group_size
-    U = P // cfg.learner.mini_batch_prompts
+    P, G = cfg.rl.prompts_per_step, cfg.rollout.group_size
+    U = P // cfg.rl.mini_batch_prompts
     rounds = len(prompts) // P
     verifier = get_verifier(cfg.rewards.verifier or "text_game")
     tokenizer = AutoTokenizer.from_pretrained(spec["model"])
@@ -121,7 +121,7 @@ def main(spec_path: str) -> int:
 
     config = GRPOConfig(
         output_dir=str(Path(spec["work_dir"]) / "out"), use_cpu=True, bf16=False, fp16=False, model_init_kwargs={"dtype": torch.float32},
-        learning_rate=cfg.learner.lr, beta=cfg.learner.algorithm.kl_coef, temperature=cfg.rollout.sampling.temperature,
+        learning_rate=cfg.rl.lr, beta=cfg.learner.algorithm.kl_coef, temperature=cfg.rollout.sampling.temperature,
         num_generations=G, max_completion_length=cfg.rollout.sampling.max_new_tokens,
         per_device_train_batch_size=P * G // U, gradient_accumulation_steps=1, steps_per_generation=U, num_iterations=1,
         max_steps=rounds * U, shuffle_dataset=False, seed=cfg.run.seed, use_vllm=spec["use_vllm"], vllm_mode="colocate",

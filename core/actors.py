@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from pydantic import BaseModel, ConfigDict, Field
+
 log = logging.getLogger(__name__)
 
 PENDING_NOTE_S = 20.0  # actors not up after this long are reported as waiting, then every PENDING_REPEAT_S
@@ -46,6 +48,21 @@ class Shape:
     def options(self) -> dict:
         """Keyword arguments of ray.remote for an actor of this shape (and the job's worker-output setting)."""
         return {"num_cpus": self.cpus, "num_gpus": self.gpus, **({"resources": dict(self.custom)} if self.custom else {}), **worker_runtime_env()}
+
+
+class PoolConfig(BaseModel):
+    """One actor pool's size and what each of its actors asks for: the same shape for the rollout
+    workers, the reward workers and the learner ranks (each role's config extends it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(1, ge=1, description="Actors in the pool")
+    cpus: float = Field(1.0, gt=0.0, description="Ray CPUs reserved per actor")
+    gpus: float = Field(0.0, ge=0.0, description="Ray GPUs reserved per actor (0 on CPU machines)")
+    resources: dict[str, float] = Field(default_factory=dict, description="Custom Ray resources per actor, e.g. {rollout_slot: 1}: actors go only to nodes that provide them (the worker groups in deploy/)")
+
+    def shape(self) -> Shape:
+        return Shape(self.cpus, self.gpus, dict(self.resources))
 
 
 _NAMES: dict[str, int] = {}

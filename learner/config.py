@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.actors import PoolConfig
+
 # The names below must equal the registries in learner/algorithms.py (checked by a unit test);
 # they are spelled out here so that reading a config does not import torch.
 AdvantageEstimator = Literal["grpo", "dr_grpo", "rloo", "scst"]
@@ -31,21 +33,15 @@ class AlgorithmConfig(BaseModel):
     tis_cap: float | None = Field(None, gt=0.0, description="Truncated importance sampling: weight each token's loss by min(pi_old / pi_rollout, tis_cap), correcting for the rollout policy (stale weights in async mode, another precision); unset = off")
 
 
-class LearnerConfig(BaseModel):
-    """DeepSpeed learner ranks and the optimiser."""
+class LearnerConfig(PoolConfig):
+    """DeepSpeed learner ranks (count, cpus, gpus, resources: per rank), the optimiser and the GRPO objective;
+    the learning rates are the stages' (mle.lr, rl.lr)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    num_ranks: int = Field(1, ge=1, description="Learner ranks (DeepSpeed world size), one Ray actor each")
-    cpus_per_rank: float = Field(1.0, gt=0.0, description="Ray CPUs reserved per learner rank")
-    gpus_per_rank: float = Field(0.0, ge=0.0, description="Ray GPUs reserved per learner rank (0 on CPU machines)")
-    resources: dict[str, float] = Field(default_factory=dict, description="Custom Ray resources per learner rank, e.g. {learner_slot: 1}: ranks go only to nodes that provide them (the learner worker group in deploy/)")
+    count: int = Field(1, ge=1, description="Learner ranks (DeepSpeed world size), one Ray actor each, placed together")
     zero_stage: Literal[0, 1, 2, 3] = Field(2, description="DeepSpeed ZeRO stage")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Training precision")
-    lr: float = Field(1e-6, gt=0.0, description="AdamW learning rate, constant, no warmup (paper text game: 1e-6)")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay")
     grad_clip: float = Field(1.0, gt=0.0, description="Gradient-norm clip")
-    mini_batch_prompts: int = Field(64, ge=1, description="Prompts per optimiser update; one epoch over each RL batch")
     micro_batch_tokens: int = Field(8192, ge=1, description="Padded tokens per forward/backward pass on one rank (samples sorted by length and packed up to this budget)")
     timeout_s: float = Field(1800.0, gt=0.0, description="A learner call (a training step, a checkpoint, a weight export or broadcast) that has not finished on every rank within this long fails the group, which is re-created from the newest checkpoint; also the ranks' collective timeout")
     old_logprobs: Literal["auto", "rollout", "recompute"] = Field("auto", description="Old log-probs of the PPO ratio: the rollout's sampled ones (no extra forward pass; exact when engine and learner compute alike), recomputed by the learner, or auto = rollout when rollout and learner run float32 and sampling is not truncated by top-k / top-p")

@@ -1,4 +1,4 @@
-"""The learner group: `num_ranks` LearnerRank actors forming one DeepSpeed world on Ray.
+"""The learner group: `learner.count` LearnerRank actors forming one DeepSpeed world on Ray.
 
     learner = LearnerGroup(model_path, cfg, seed=0, old_logprobs="rollout")
     metrics = learner.train_grpo(samples, advantages, samples_per_minibatch=64)
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
-from core.actors import ActorGroup, Shape
+from core.actors import ActorGroup
 from core.protocol import Sample
 from learner.batching import chunks
 from learner.config import LearnerConfig
@@ -54,14 +54,14 @@ class Staged:
 
 
 class LearnerGroup:
-    def __init__(self, model_path: str, config: LearnerConfig, temperature: float = 1.0, role: str = "learner", seed: int = 0,
+    def __init__(self, model_path: str, config: LearnerConfig, lr: float, temperature: float = 1.0, role: str = "learner", seed: int = 0,
                  old_logprobs: str = "recompute", start_timeout_s: float = 1800.0):
         self.cfg = config
-        self.group = ActorGroup(LearnerRank, role, Shape(config.cpus_per_rank, config.gpus_per_rank, config.resources), gang=True,
+        self.group = ActorGroup(LearnerRank, role, config.shape(), gang=True,
                                 start_timeout_s=start_timeout_s)
         self.ranks: list = []
         try:
-            self.ranks = self.group.start(config.num_ranks, lambda r: (model_path, config.model_dump(), r, config.num_ranks, temperature, seed, old_logprobs),
+            self.ranks = self.group.start(config.count, lambda r: (model_path, config.model_dump(), lr, r, config.count, temperature, seed, old_logprobs),
                                           what="learner ranks")
             host, port = self.free_address()  # rank 0's node: it hosts the ranks' store
             self.gather([r.start.remote(host, port) for r in self.ranks], "start")  # waits until every rank's engine is up

@@ -27,7 +27,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
 class LearnerRank:
     """A DeepSpeed rank."""
 
-    def __init__(self, model_path: str, config: dict, rank: int, world_size: int, temperature: float = 1.0, seed: int = 0,
+    def __init__(self, model_path: str, config: dict, lr: float, rank: int, world_size: int, temperature: float = 1.0, seed: int = 0,
                  old_logprobs: str = "recompute"):
         """Light: the group then asks rank 0 for a free address on its node and calls `start` on every rank.
         `old_logprobs`: "rollout" (the samples' sampled log-probs are the PPO ratio's old ones) or "recompute"."""
@@ -36,7 +36,7 @@ class LearnerRank:
         redirect_worker_output()  # DeepSpeed's output to the run's logs/ (run.worker_logs)
         os.environ.update(RANK=str(rank), LOCAL_RANK="0", WORLD_SIZE=str(world_size))
         self.cfg = LearnerConfig.model_validate(config)
-        self.rank, self.world_size, self.temperature, self.seed = rank, world_size, temperature, seed
+        self.rank, self.world_size, self.temperature, self.seed, self.lr = rank, world_size, temperature, seed, lr
         self.old_source = old_logprobs
         self.model_path = model_path
         self._prepared = None  # (batch id, old, ref log-probs) of the batch being trained (`sequence_kl`, `train_grpo`)
@@ -55,9 +55,9 @@ class LearnerRank:
 
         from core.net import bind_collectives_to, bound_store, node_address
 
-        torch.set_num_threads(max(1, int(self.cfg.cpus_per_rank)))
+        torch.set_num_threads(max(1, int(self.cfg.cpus)))
         torch.manual_seed(self.seed)
-        on_gpu = self.cfg.gpus_per_rank > 0 and torch.cuda.is_available()
+        on_gpu = self.cfg.gpus > 0 and torch.cuda.is_available()
         self.device = torch.device("cuda", 0) if on_gpu else torch.device("cpu")
         self.dtype = getattr(torch, self.cfg.dtype)
         backend = "nccl" if on_gpu else "gloo"
@@ -67,7 +67,7 @@ class LearnerRank:
                                 timeout=datetime.timedelta(seconds=self.cfg.timeout_s))
         deepspeed.init_distributed(dist_backend=backend)  # uses the group just made
         model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=torch.float32)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.cfg.weight_decay)
         ds_config = {
             "train_micro_batch_size_per_gpu": 1,  # nominal: micro-batches are packed by a token budget and
             "gradient_accumulation_steps": 1,  # the accumulation boundary is set by hand per mini-batch (see _step)

@@ -1,4 +1,4 @@
-"""The reward pool: `num_workers` RewardWorker actors that score batches of predictions in parallel.
+"""The reward pool: `rewards.count` RewardWorker actors that score batches of predictions in parallel.
 
     pool = RewardPool(cfg, "text_game")
     results = pool.score(predictions, references)      # a RewardResult per prediction, in order
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 
-from core.actors import ActorGroup, Shape
+from core.actors import ActorGroup
 from core.dispatch import DispatchedPool, Dispatcher, Unit
 from rewards.config import RewardConfig
 from rewards.registry import get_verifier
@@ -70,14 +70,14 @@ class RewardPool(DispatchedPool):
     def __init__(self, config: RewardConfig, verifier: str, role: str = "reward", start_timeout_s: float = 1800.0):
         self.cfg, self.verifier, self.role = config, verifier, role
         self.floor = get_verifier(verifier).floor
-        self.group = ActorGroup(RewardWorker, role, Shape(config.cpus_per_worker, 0.0, config.resources), start_timeout_s=start_timeout_s)
-        self.threads = max(1, int(config.cpus_per_worker))
+        self.group = ActorGroup(RewardWorker, role, config.shape(), start_timeout_s=start_timeout_s)
+        self.threads = max(1, int(config.cpus))
         self.dispatcher = Dispatcher(self.group, timeout_s=config.timeout_s, max_attempts=config.max_attempts,
                                      launch=lambda: self._launch(1)[0], give_up=self._floor, split_hung=True)
-        self.wanted = config.num_workers  # the size the next `score` call starts with (`resize`)
+        self.wanted = config.count  # the size the next `score` call starts with (`resize`)
         self.timeouts = 0  # samples given the floor reward because they hung alone
         self.batch_failures = 0  # batches the verifier's batch scorer failed on (scored one by one instead)
-        self._serve_first(self._launch(config.num_workers))
+        self._serve_first(self._launch(config.count))
 
     def _launch(self, count: int) -> list[tuple]:
         return self.group.launch(count, lambda i: (self.verifier, self.threads))

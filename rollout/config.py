@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.actors import PoolConfig
+
 
 class SamplingConfig(BaseModel):
     """How responses are sampled (paper: temperature 1.0, top-p 1.0)."""
@@ -18,16 +20,11 @@ class SamplingConfig(BaseModel):
     max_new_tokens: int = Field(512, ge=1, description="Maximum response tokens")
 
 
-class RolloutConfig(BaseModel):
-    """The pool of rollout workers, one vLLM engine each."""
+class RolloutConfig(PoolConfig):
+    """The pool of rollout workers, one vLLM engine each (count, cpus, gpus, resources: per worker)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    num_workers: int = Field(1, ge=1, description="Rollout workers (vLLM engines), scaled independently of the learner")
-    cpus_per_worker: float = Field(1.0, gt=0.0, description="Ray CPUs reserved per rollout worker")
-    threads_per_worker: int | None = Field(None, ge=1, description="Torch threads of each engine on CPU; unset = cpus_per_worker (at least 1). In sync mode generation and training never overlap, so one machine's engine may use the learner's cores too")
-    gpus_per_worker: float = Field(0.0, ge=0.0, description="Ray GPUs reserved per rollout worker (0 on CPU machines)")
-    resources: dict[str, float] = Field(default_factory=dict, description="Custom Ray resources per rollout worker, e.g. {rollout_slot: 1}: workers go only to nodes that provide them (the rollout worker group in deploy/)")
+    count: int = Field(1, ge=1, description="Rollout workers (vLLM engines), scaled independently of the learner (`rlvr ctl scale rollout=N` while a job runs)")
+    threads: int | None = Field(None, ge=1, description="Torch threads of each engine on CPU; unset = cpus (at least 1). In sync mode generation and training never overlap, so one machine's engine may use the learner's cores too")
     group_size: int = Field(5, ge=1, description="Samples per prompt, G (paper text game: 5)")
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Engine weight dtype")
     max_model_len: int = Field(2048, ge=16, description="Longest prompt + response the engine accepts")

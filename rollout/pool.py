@@ -1,4 +1,4 @@
-"""The rollout pool: `num_workers` RolloutWorker actors; prompts are spread over them.
+"""The rollout pool: `rollout.count` RolloutWorker actors; prompts are spread over them.
 
     pool = RolloutPool(model_path, cfg, seed=0)
     groups = pool.generate([Prompt(ids, seed=s) for ids, s in ...], n=8)     # a Group per Prompt, in order
@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.actors import ActorGroup, Shape
+from core.actors import ActorGroup
 from core.dispatch import DispatchedPool, DispatchError, Dispatcher, Job
 from core.protocol import Group, Prompt
 from rollout.config import RolloutConfig, SamplingConfig
@@ -50,7 +50,7 @@ class Joiner:
 class RolloutPool(DispatchedPool):
     def __init__(self, model_path: str, config: RolloutConfig, seed: int = 0, role: str = "rollout", start_timeout_s: float = 1800.0):
         self.cfg, self.model_path, self.seed, self.role = config, model_path, seed, role
-        self.group = ActorGroup(RolloutWorker, role, Shape(config.cpus_per_worker, config.gpus_per_worker, config.resources), start_timeout_s=start_timeout_s)
+        self.group = ActorGroup(RolloutWorker, role, config.shape(), start_timeout_s=start_timeout_s)
         self.dispatcher = Dispatcher(self.group, timeout_s=config.timeout_s, max_attempts=config.max_attempts, launch=self._launch_one, prepare=self._prepare)
         self.joining: list[Joiner] = []  # started by `request`, not serving until `admit_ready`
         self.join_failures = 0  # joiners that failed to start and were replaced
@@ -59,7 +59,7 @@ class RolloutPool(DispatchedPool):
         self.loaded: dict = {}  # worker handle -> the weights version it was given
         self.lock = threading.RLock()  # weights version and joiners: the pipeline thread and the learner's thread both use them
         self._started = 0
-        self._serve_first(self._launch(config.num_workers))
+        self._serve_first(self._launch(config.count))
 
     @property
     def restarts(self) -> int:

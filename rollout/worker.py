@@ -70,7 +70,7 @@ class RolloutWorker:
         import torch
         from vllm import LLM
 
-        torch.set_num_threads(cfg.threads_per_worker or max(1, int(cfg.cpus_per_worker)))  # before the engine (vLLM fixes it then)
+        torch.set_num_threads(cfg.threads or max(1, int(cfg.cpus)))  # before the engine (vLLM fixes it then)
 
         from core.net import bind_collectives_to, node_address
 

@@ -1,6 +1,6 @@
 """The job config: each package's settings composed into one typed tree, read from YAML + overrides.
 
-    load_config("configs/tiny_text_game.yaml", ["learner.lr=1e-5", "rollout.num_workers=2"])
+    load_config("configs/tiny_text_game.yaml", ["rl.lr=1e-5", "rollout.count=2"])
 
 YAML and dotted `key=value` overrides are parsed with OmegaConf (values are YAML scalars / lists);
 the merged tree is validated by pydantic. Unknown keys, wrong types and out-of-range values raise
@@ -31,7 +31,7 @@ Stage = Literal["mle", "rl", "eval"]
 
 
 class RunConfig(BaseModel):
-    """What the job does and where it writes."""
+    """What the job is and where it writes: the stages, the starting model, the cluster settings."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -40,31 +40,54 @@ class RunConfig(BaseModel):
     model: str = Field("tiny", description="Starting model: a Hugging Face folder, or 'tiny' to build a tiny model from scratch")
     stages: list[Stage] = Field(default_factory=lambda: ["mle", "rl", "eval"], min_length=1, description="Stages to run, in order")
     seed: int = Field(0, description="Seed of the job (sampling order, initialisation)")
-    rl_steps: int = Field(100, ge=1, description="GRPO steps in the rl stage")
-    prompts_per_step: int = Field(128, ge=1, description="Prompts drawn per RL step (paper text game: 128)")
-    mle_epochs: float = Field(1.0, gt=0.0, description="Passes over the training split in the mle stage")
-    mle_lr: float = Field(1e-3, gt=0.0, description="Learning rate of the mle stage")
-    mle_batch_size: int = Field(32, ge=1, description="Samples per MLE update")
-    mle_lr_schedule: Literal["constant", "cosine"] = Field("constant", description="MLE learning rate over the stage: constant, or cosine decay from mle_lr to mle_lr * mle_min_lr_ratio; a time-budgeted MLE stage (the demo's equal-time control) continues at the final lr")
-    mle_min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0, description="Final / initial MLE learning rate of the cosine schedule")
-    mode: Literal["sync", "async"] = Field("sync", description="sync: each step is generated with the weights of the step before (on-policy); async: the rollout pool generates the next step while the learner trains this one")
-    max_staleness: int = Field(1, ge=0, description="Async mode: a sample trains at most this many weight versions after the one that generated it (0 = sync)")
-    checkpoint_every: int = Field(10, ge=1, description="RL steps between checkpoints (the run resumes from the last one)")
-    keep_checkpoints: int = Field(2, ge=1, description="RL checkpoints kept (the newest; an older one is used when the newest is torn or corrupt)")
-    max_learner_restarts: int = Field(3, ge=0, description="Times the learner group may be re-created from the newest checkpoint after a rank died, before the run fails")
     dashboard: bool = Field(True, description="Start the Ray dashboard (on 127.0.0.1) with the local cluster a run starts when it has no cluster address; its URL is printed")
     worker_logs: Literal["file", "console"] = Field("file", description="Where the actors' output (vLLM, DeepSpeed, Ray workers) goes: file = <run dir>/logs/<actor>.log, console = mixed into the job's output")
     start_timeout_s: float = Field(1800.0, gt=0.0, description="How long the job's actors may take to be placed and start (an autoscaler adding nodes included) before the job fails naming them")
     check_resources: bool = Field(True, description="Before starting actors, fail when the roles ask for more CPUs / GPUs / custom resources than the cluster has or can autoscale to")
-    eval_split: Literal["validation", "test"] = Field("test", description="Split the eval stage scores")
-    eval_max_examples: int | None = Field(None, ge=1, description="Cap on evaluated examples (unset = the whole split)")
-    eval_modes: list[Literal["greedy", "sampled"]] = Field(default_factory=lambda: ["greedy"], min_length=1, description="Decodings the eval stage scores each model with (sampled: as the paper's video eval)")
-    eval_temperature: float = Field(1.0, gt=0.0, description="Temperature of the 'sampled' eval mode (paper video eval: 1.0)")
-    eval_best_of: list[int] = Field(default_factory=list, description="Best-of-N evaluation (paper Fig. 4): for each N, every example scored by the best of N sampled predictions (run.eval_temperature / eval_top_k), per model; empty = off")
-    eval_top_k: int = Field(100, ge=-1, description="Top-k of the 'sampled' eval mode (paper video eval: 100; -1 = off)")
     tiny: TinyModelConfig = Field(default_factory=TinyModelConfig, description="Size of the model built when model='tiny'")
 
-    @field_validator("eval_best_of")
+
+class MLEConfig(BaseModel):
+    """The mle stage: supervised training on the reference answers (the warm start before RL)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: float = Field(1.0, gt=0.0, description="Passes over the training split")
+    lr: float = Field(1e-3, gt=0.0, description="AdamW learning rate (the schedule's first)")
+    batch_size: int = Field(32, ge=1, description="Samples per update")
+    lr_schedule: Literal["constant", "cosine"] = Field("constant", description="Learning rate over the stage: constant, or cosine decay from lr to lr * min_lr_ratio; a time-budgeted MLE stage (the demo's equal-time control) continues at the final lr")
+    min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0, description="Final / initial learning rate of the cosine schedule")
+
+
+class RLConfig(BaseModel):
+    """The rl stage: GRPO steps with the verifier's reward (the objective itself is learner.algorithm)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int = Field(100, ge=1, description="GRPO steps")
+    prompts_per_step: int = Field(128, ge=1, description="Prompts drawn per step, each sampled rollout.group_size times (paper text game: 128)")
+    mini_batch_prompts: int = Field(64, ge=1, description="Prompts per optimiser update; one epoch over each step's batch")
+    lr: float = Field(1e-6, gt=0.0, description="AdamW learning rate, constant, no warmup (paper text game: 1e-6)")
+    mode: Literal["sync", "async"] = Field("sync", description="sync: each step is generated with the weights of the step before (on-policy); async: the rollout pool generates the next step while the learner trains this one")
+    max_staleness: int = Field(1, ge=0, description="Async mode: a sample trains at most this many weight versions after the one that generated it (0 = sync)")
+    checkpoint_every: int = Field(10, ge=1, description="Steps between checkpoints (the run resumes from the last one)")
+    keep_checkpoints: int = Field(2, ge=1, description="Checkpoints kept (the newest; an older one is used when the newest is torn or corrupt)")
+    max_learner_restarts: int = Field(3, ge=0, description="Times the learner group may be re-created from the newest checkpoint after a rank died, before the run fails")
+
+
+class EvalConfig(BaseModel):
+    """The eval stage: held-out metrics of every model the run produced (`rlvr eval` runs it alone)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    split: Literal["validation", "test"] = Field("test", description="Split the stage scores")
+    max_examples: int | None = Field(None, ge=1, description="Cap on evaluated examples (unset = the whole split)")
+    modes: list[Literal["greedy", "sampled"]] = Field(default_factory=lambda: ["greedy"], min_length=1, description="Decodings each model is scored with (sampled: as the paper's video eval)")
+    temperature: float = Field(1.0, gt=0.0, description="Temperature of the 'sampled' mode (paper video eval: 1.0)")
+    top_k: int = Field(100, ge=-1, description="Top-k of the 'sampled' mode (paper video eval: 100; -1 = off)")
+    best_of: list[int] = Field(default_factory=list, description="Best-of-N evaluation (paper Fig. 4): for each N, every example scored by the best of N sampled predictions (temperature / top_k), per model; empty = off")
+
+    @field_validator("best_of")
     @classmethod
     def _positive(cls, ns: list[int]) -> list[int]:
         if any(n < 1 for n in ns):
@@ -77,11 +100,14 @@ class JobConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    run: RunConfig = Field(default_factory=RunConfig, description="Run: stages, steps, output")
+    run: RunConfig = Field(default_factory=RunConfig, description="Run: stages, starting model, output, cluster")
+    mle: MLEConfig = Field(default_factory=MLEConfig, description="The mle stage")
+    rl: RLConfig = Field(default_factory=RLConfig, description="The rl stage")
+    eval: EvalConfig = Field(default_factory=EvalConfig, description="The eval stage")
     world: WorldConfig = Field(default_factory=WorldConfig, description="World (domain) and its data")
-    rollout: RolloutConfig = Field(default_factory=RolloutConfig, description="Rollout workers (vLLM)")
-    rewards: RewardConfig = Field(default_factory=RewardConfig, description="Reward workers (verifiers)")
-    learner: LearnerConfig = Field(default_factory=LearnerConfig, description="Learner ranks (DeepSpeed) and GRPO")
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig, description="Rollout workers (vLLM) and sampling")
+    rewards: RewardConfig = Field(default_factory=RewardConfig, description="Reward workers and the verifier")
+    learner: LearnerConfig = Field(default_factory=LearnerConfig, description="Learner ranks (DeepSpeed), optimiser and the GRPO objective")
 
     @model_validator(mode="after")
     def _fill_derived(self) -> "JobConfig":
@@ -89,6 +115,20 @@ class JobConfig(BaseModel):
         if self.learner.algorithm.norm_tokens is None:
             self.learner.algorithm.norm_tokens = self.rollout.sampling.max_new_tokens
         return self
+
+
+# Keys of earlier versions -> where they live now (a config that still uses one gets "renamed to ...").
+RENAMED = {
+    **{f"run.{old}": f"rl.{new}" for old, new in [("rl_steps", "steps"), ("prompts_per_step", "prompts_per_step"), ("mode", "mode"),
+                                                   ("max_staleness", "max_staleness"), ("checkpoint_every", "checkpoint_every"),
+                                                   ("keep_checkpoints", "keep_checkpoints"), ("max_learner_restarts", "max_learner_restarts")]},
+    **{f"run.mle_{k}": f"mle.{k}" for k in ("epochs", "lr", "batch_size", "lr_schedule", "min_lr_ratio")},
+    **{f"run.eval_{k}": f"eval.{k}" for k in ("split", "max_examples", "modes", "temperature", "best_of", "top_k")},
+    "learner.lr": "rl.lr", "learner.mini_batch_prompts": "rl.mini_batch_prompts",
+    "rollout.num_workers": "rollout.count", "rollout.cpus_per_worker": "rollout.cpus", "rollout.gpus_per_worker": "rollout.gpus",
+    "rollout.threads_per_worker": "rollout.threads", "rewards.num_workers": "rewards.count", "rewards.cpus_per_worker": "rewards.cpus",
+    "learner.num_ranks": "learner.count", "learner.cpus_per_rank": "learner.cpus", "learner.gpus_per_rank": "learner.gpus",
+}
 
 
 class ConfigError(ValueError):
@@ -109,7 +149,9 @@ def _explain(err: ValidationError, source: str) -> ConfigError:
     lines = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"])
-        if e["type"] == "extra_forbidden":
+        if e["type"] == "extra_forbidden" and key in RENAMED:
+            lines.append(f"{source}: '{key}' was renamed to '{RENAMED[key]}'")
+        elif e["type"] == "extra_forbidden":
             close = difflib.get_close_matches(key, _known_keys(JobConfig), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             lines.append(f"{source}: unknown field '{key}'{hint}")
@@ -122,7 +164,7 @@ def _parse_overrides(overrides: list[str]) -> Any:
     for arg in overrides:
         key, eq, _ = arg.partition("=")
         if not eq or not key or key.startswith("-"):
-            raise ConfigError(f"command line: override {arg!r} must look like key=value (e.g. learner.lr=1e-5)")
+            raise ConfigError(f"command line: override {arg!r} must look like key=value (e.g. rl.lr=1e-5)")
     try:
         return OmegaConf.from_dotlist(list(overrides))
     except OmegaConfBaseException as err:
@@ -174,15 +216,15 @@ def check(cfg: JobConfig, paths: bool = True) -> list[str]:
         problems.append(f"rewards.verifier: world 'dataset' has no verifier of its own: set it to one of {', '.join(verifier_names())} or 'module:function'")
     if paths and cfg.run.model != "tiny" and not (Path(cfg.run.model) / "config.json").is_file():
         problems.append(f"run.model: no Hugging Face model folder (with config.json) at {cfg.run.model!r}; give one, or 'tiny' to build a tiny model")
-    ranks, group = cfg.learner.num_ranks, cfg.rollout.group_size
+    ranks, group = cfg.learner.count, cfg.rollout.group_size
     if "rl" in cfg.run.stages:
-        per_step, per_update = cfg.run.prompts_per_step * group, cfg.learner.mini_batch_prompts * group
+        per_step, per_update = cfg.rl.prompts_per_step * group, cfg.rl.mini_batch_prompts * group
         smallest = min(min(per_update, per_step - a) for a in range(0, per_step, per_update))
         if smallest < ranks:
-            problems.append(f"learner.mini_batch_prompts: a step's {cfg.run.prompts_per_step} prompts x {group} samples (rollout.group_size) in mini-batches "
-                            f"of {cfg.learner.mini_batch_prompts} prompts leave a mini-batch of {smallest} samples for learner.num_ranks = {ranks} ranks")
-    if "mle" in cfg.run.stages and cfg.run.mle_batch_size < ranks:
-        problems.append(f"run.mle_batch_size: {cfg.run.mle_batch_size} samples per update cannot feed learner.num_ranks = {ranks}")
+            problems.append(f"rl.mini_batch_prompts: a step's {cfg.rl.prompts_per_step} prompts x {group} samples (rollout.group_size) in mini-batches "
+                            f"of {cfg.rl.mini_batch_prompts} prompts leave a mini-batch of {smallest} samples for learner.count = {ranks} ranks")
+    if "mle" in cfg.run.stages and cfg.mle.batch_size < ranks:
+        problems.append(f"mle.batch_size: {cfg.mle.batch_size} samples per update cannot feed learner.count = {ranks}")
     return problems
 
 

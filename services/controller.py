@@ -2,9 +2,9 @@
 services/mle.py, services/rl.py (the RL loop), services/evaluation.py.
 
 A finished stage is recorded in the run directory (stages.json, with its output); a rerun of the same
-run skips the stages that finished (their outputs still exist; RL: for at least run.rl_steps steps)
+run skips the stages that finished (their outputs still exist; RL: for at least rl.steps steps)
 and resumes the one that did not (the RL stage from its newest checkpoint, so a rerun with more
-run.rl_steps trains on; MLE and eval start over). A new run.name starts a run afresh.
+rl.steps trains on; MLE and eval start over). A new run.name starts a run afresh.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def run_stages(run: Run, pools: Pools) -> dict:
     train = run.split("train", tokenizer)
     for stage in cfg.run.stages:
         done = finished.get(stage)
-        if done and Path(done["output"], "config.json").exists() and done.get("rl_steps", 0) >= (cfg.run.rl_steps if stage == "rl" else 0):
+        if done and Path(done["output"], "config.json").exists() and done.get("rl_steps", 0) >= (cfg.rl.steps if stage == "rl" else 0):
             model_path = outputs[stage] = done["output"]
             print(f"stage {stage} already done ({model_path}): skipped")
             continue
@@ -76,9 +76,9 @@ def run_stages(run: Run, pools: Pools) -> dict:
             if not models and cfg.run.stages == ["eval"]:  # `rlvr eval`: the models earlier jobs of this run produced
                 models = {name: finished[name]["output"] for name in ("mle", "rl") if name in finished and Path(finished[name]["output"], "config.json").exists()}
             models = models or {Path(model_path).name: model_path}
-            outputs["eval"] = evaluate(run, models, run.split(cfg.run.eval_split, tokenizer), pools)
+            outputs["eval"] = evaluate(run, models, run.split(cfg.eval.split, tokenizer), pools)
         if stage in ("mle", "rl"):
-            finished[stage] = {"output": outputs[stage], **({"rl_steps": cfg.run.rl_steps} if stage == "rl" else {})}
+            finished[stage] = {"output": outputs[stage], **({"rl_steps": cfg.rl.steps} if stage == "rl" else {})}
             write_atomically(state_file, json.dumps(finished))
         print(f"stage {stage} done in {time.perf_counter() - t0:.1f} s")
     return outputs

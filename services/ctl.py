@@ -76,7 +76,7 @@ def start_control(cfg):
     import ray
 
     name, job_id = control_name(cfg.run.name), ray.get_runtime_context().get_job_id()
-    sizes = {"rollout": cfg.rollout.num_workers, "rewards": cfg.rewards.num_workers}
+    sizes = {"rollout": cfg.rollout.count, "rewards": cfg.rewards.count}
     control = ray.remote(num_cpus=0)(JobControl).options(name=name, namespace=NAMESPACE, get_if_exists=True).remote(job_id, sizes)
     if not ray.get(control.claim.remote(job_id, sizes)):
         raise RuntimeError(f"another job with run.name={cfg.run.name!r} is running on this cluster (it holds the control actor "

@@ -6,7 +6,7 @@
 2. run RLVR (GRPO with the verifier's reward) from that checkpoint, timing the stage;
 3. as a control, continue MLE from the same checkpoint for the same wall time;
 4. evaluate all three greedily on the held-out split and print them side by side with the reward curve,
-   and (run.eval_best_of) the best-of-N curves of MLE's and RLVR's sampled predictions (paper Fig. 4).
+   and (eval.best_of) the best-of-N curves of MLE's and RLVR's sampled predictions (paper Fig. 4).
 Everything lands in the run directory (demo_summary.json holds the tables, best_of.png the curves).
 """
 
@@ -39,7 +39,7 @@ def reward_curve(run: Run, width: int = 10) -> list[tuple[int, float]]:
 def main(argv: list[str] | None = None, prog: str = "rlvr demo") -> int:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/tiny_text_game.yaml", help="YAML job config (default: %(default)s)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides, e.g. run.rl_steps=20")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides, e.g. rl.steps=20")
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None, prog: str = "rlvr demo") -> int:
             check_resources(cfg)
         init = prepare_model(run)
         tokenizer = load_tokenizer(init)
-        train, held_out = run.split("train", tokenizer), run.split(cfg.run.eval_split, tokenizer)
+        train, held_out = run.split("train", tokenizer), run.split(cfg.eval.split, tokenizer)
         pools = Pools(run)
         try:
             t0 = time.perf_counter()
@@ -87,11 +87,11 @@ def main(argv: list[str] | None = None, prog: str = "rlvr demo") -> int:
             pools.close()
     timings["total"] = time.perf_counter() - start
 
-    print(f"\n== held-out {cfg.run.eval_split} split, {len(held_out)} examples, greedy ==\n{format_side_by_side(results)}")
+    print(f"\n== held-out {cfg.eval.split} split, {len(held_out)} examples, greedy ==\n{format_side_by_side(results)}")
     paired = json.loads((run.dir / "paired.json").read_text())  # rl against mle and mle_control, printed by evaluate
     print("\nRL reward curve (step: mean reward): " + "  ".join(f"{s}: {r:.3f}" for s, r in reward_curve(run)))
     print("wall time (s): " + "  ".join(f"{k}={v:.0f}" for k, v in timings.items()))
-    best_of = json.loads((run.dir / "best_of.json").read_text()) if cfg.run.eval_best_of else {}
+    best_of = json.loads((run.dir / "best_of.json").read_text()) if cfg.eval.best_of else {}
     (run.dir / "demo_summary.json").write_text(json.dumps({"results": results, "paired": paired, "best_of": best_of, "timings_s": timings, "reward_curve": reward_curve(run, 1000)}, indent=1))
     return 0
 

@@ -13,26 +13,26 @@ from worlds.registry import BaselineWorld, ReportingWorld
 
 
 def evaluate(run: Run, models: dict[str, str], data: list[Encoded], pools: Pools, best_of: list[str] | None = None) -> dict[str, dict]:
-    """Predictions of each model on `data` in each of run.eval_modes (greedy; sampled at
-    run.eval_temperature / eval_top_k from the run's seed), scored by the reward pool, saved as
+    """Predictions of each model on `data` in each of eval.modes (greedy; sampled at
+    eval.temperature / eval.top_k from the run's seed), scored by the reward pool, saved as
     eval_<name>.json and printed side by side. One rollout pool serves every model (its weights swapped
     in place) and every decoding. Results are keyed by model name, with "@sampled" added in the
     sampled mode. A world with `baselines` (web: the "nothing changes" answer) has them scored
     alongside; a world with a `report` (video: strip images; web: sample texts) gets every prediction.
     An "rl" model is compared with each other model example by example (paired.json).
-    With run.eval_best_of, the best-of-N curves of the models named in `best_of` (default: all)."""
+    With eval.best_of, the best-of-N curves of the models named in `best_of` (default: all)."""
     from rewards.registry import get_verifier
     from rewards.score import example_records, format_side_by_side, score_examples
 
     cfg = run.cfg
     summarize = get_verifier(run.verifier).summarize
     examples, references = [e.example for e in data], [e.example.reference for e in data]
-    names = {(mode, model): model if mode == "greedy" else f"{model}@{mode}" for mode in cfg.run.eval_modes for model in models}
+    names = {(mode, model): model if mode == "greedy" else f"{model}@{mode}" for mode in cfg.eval.modes for model in models}
     summaries, responses, records_of = {}, {}, {}
     order = sorted(models, key=lambda m: models[m] != pools.serving)  # the model the workers hold first: one load fewer
     for model in tqdm(order, desc="evaluation", unit="model", disable=None):  # a bar on a terminal only
         rollout = pools.rollout(models[model])
-        for mode in cfg.run.eval_modes:
+        for mode in cfg.eval.modes:
             name = names[mode, model]
             groups = rollout.generate(prompts_of(data, cfg.run.seed, "eval"), n=1, sampling=eval_sampling(cfg, mode))
             responses[name] = [g.predictions()[0] for g in groups]
@@ -48,22 +48,22 @@ def evaluate(run: Run, models: dict[str, str], data: list[Encoded], pools: Pools
         for name, answers in run.world.baselines(examples).items():
             summary, _ = score_examples(examples, {ex.id: a for ex, a in zip(examples, answers)}, run.verifier)
             summaries[name] = {"model": "fixed answer", **summary}
-    modes = ", ".join(m if m == "greedy" else f"sampled at temperature {cfg.run.eval_temperature}, top-k {cfg.run.eval_top_k}" for m in cfg.run.eval_modes)
-    print(f"== evaluation ({len(data)} {cfg.run.eval_split} examples; {modes}) ==\n{format_side_by_side(summaries)}")
+    modes = ", ".join(m if m == "greedy" else f"sampled at temperature {cfg.eval.temperature}, top-k {cfg.eval.top_k}" for m in cfg.eval.modes)
+    print(f"== evaluation ({len(data)} {cfg.eval.split} examples; {modes}) ==\n{format_side_by_side(summaries)}")
     if "rl" in models and len(models) > 1:
         paired_with_rl(run, records_of)
     if isinstance(run.world, ReportingWorld):
         print(f"saved {run.world.report(run.dir, examples, {n: responses[n] for n in summaries if n in responses})}")
-    if cfg.run.eval_best_of:
+    if cfg.eval.best_of:
         best_of_n(run, {m: p for m, p in models.items() if best_of is None or m in best_of}, data, pools)
     return summaries
 
 
 def eval_sampling(cfg, mode: str):
-    """The rollout sampling of an eval mode: greedy, or sampled at run.eval_temperature / eval_top_k."""
+    """The rollout sampling of an eval mode: greedy, or sampled at eval.temperature / eval.top_k."""
     if mode == "greedy":
         return cfg.rollout.sampling.model_copy(update={"temperature": 0.0, "top_k": -1})
-    return cfg.rollout.sampling.model_copy(update={"temperature": cfg.run.eval_temperature, "top_k": cfg.run.eval_top_k})
+    return cfg.rollout.sampling.model_copy(update={"temperature": cfg.eval.temperature, "top_k": cfg.eval.top_k})
 
 
 def prompts_of(data: list[Encoded], seed: int, key: str) -> list[Prompt]:
@@ -106,20 +106,20 @@ def best_of_curve(results: list[list], ns: list[int], summarize) -> dict[int, di
 
 
 def best_of_n(run: Run, models: dict[str, str], data: list[Encoded], pools: Pools) -> dict[str, dict[int, dict]]:
-    """Sample max(run.eval_best_of) predictions per example from each model (run.eval_temperature /
-    eval_top_k), score them on the reward workers, and report the best-of-N curve of each model:
+    """Sample max(eval.best_of) predictions per example from each model (eval.temperature /
+    eval.top_k), score them on the reward workers, and report the best-of-N curve of each model:
     printed, saved as best_of.json and drawn in best_of.png."""
     from rewards.registry import get_verifier
 
     cfg = run.cfg
-    ns, k = sorted(set(cfg.run.eval_best_of)), max(cfg.run.eval_best_of)
+    ns, k = sorted(set(cfg.eval.best_of)), max(cfg.eval.best_of)
     curves = {}
     for model, path in tqdm(models.items(), desc="best of N", unit="model", disable=None):
         groups = pools.rollout(path).generate(prompts_of(data, cfg.run.seed, "best_of"), n=k, sampling=eval_sampling(cfg, "sampled"))
         flat = pools.rewards().score(*scored_inputs(data, groups))
         curves[model] = best_of_curve([flat[i * k : (i + 1) * k] for i in range(len(data))], ns, get_verifier(run.verifier).summarize)
     keys = [key for key in HEADLINE if key in next(iter(curves.values()))[ns[0]]]
-    print(f"== best of N ({len(data)} {cfg.run.eval_split} examples, sampled at temperature {cfg.run.eval_temperature}, top-k {cfg.run.eval_top_k}) ==")
+    print(f"== best of N ({len(data)} {cfg.eval.split} examples, sampled at temperature {cfg.eval.temperature}, top-k {cfg.eval.top_k}) ==")
     print(f"{'N':>4}" + "".join(f"{f'{m}: {key}':>34}" for m in curves for key in keys[:2]))
     for n in ns:
         print(f"{n:>4}" + "".join(f"{curves[m][n][key]:>34.4f}" for m in curves for key in keys[:2]))

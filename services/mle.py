@@ -6,42 +6,43 @@ import math
 import random
 import time
 
-from services.config import RunConfig
+from services.config import MLEConfig
 from services.metrics import MetricsLogger
 from services.run import Encoded, Run
 
 
-def mle_lr(run: RunConfig, step: int, steps: int | None) -> float:
+def mle_lr(mle: MLEConfig, step: int, steps: int | None) -> float:
     """Learning rate of MLE update `step` (1-based) of `steps`; `steps=None` (a time budget): the schedule's final lr."""
-    if run.mle_lr_schedule == "constant":
-        return run.mle_lr
-    final = run.mle_lr * run.mle_min_lr_ratio
+    if mle.lr_schedule == "constant":
+        return mle.lr
+    final = mle.lr * mle.min_lr_ratio
     if steps is None:
         return final
     progress = (step - 1) / max(1, steps - 1)  # 0 at the first update, 1 at the last
-    return final + (run.mle_lr - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return final + (mle.lr - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def mle_stage(run: Run, model_path: str, data: list[Encoded], name: str = "mle", time_budget_s: float | None = None) -> str:
-    """MLE / SFT on the answers for `run.mle_epochs` passes, or for `time_budget_s` seconds; exports the model."""
+    """MLE / SFT on the answers for `mle.epochs` passes, or for `time_budget_s` seconds; exports the model."""
     from learner.group import LearnerGroup
 
     cfg = run.cfg
-    steps = None if time_budget_s is not None else max(1, int(cfg.run.mle_epochs * len(data) / cfg.run.mle_batch_size))
-    learner_cfg = cfg.learner.model_copy(update={"lr": mle_lr(cfg.run, 1, steps), "algorithm": cfg.learner.algorithm.model_copy(update={"kl_coef": 0.0})})
-    learner = LearnerGroup(model_path, learner_cfg, role="mle-learner", seed=cfg.run.seed, start_timeout_s=cfg.run.start_timeout_s)
+    steps = None if time_budget_s is not None else max(1, int(cfg.mle.epochs * len(data) / cfg.mle.batch_size))
+    learner_cfg = cfg.learner.model_copy(update={"algorithm": cfg.learner.algorithm.model_copy(update={"kl_coef": 0.0})})
+    lr = mle_lr(cfg.mle, 1, steps)
+    learner = LearnerGroup(model_path, learner_cfg, lr, role="mle-learner", seed=cfg.run.seed, start_timeout_s=cfg.run.start_timeout_s)
     log = MetricsLogger(run.metrics_path, name)
     rng = random.Random(cfg.run.seed)
     start = time.perf_counter()
     try:
         order: list[Encoded] = []
-        step, lr = 0, learner_cfg.lr
+        step = 0
         while steps is None or step < steps:  # a time budget: train until it is spent, however many epochs that is
             step += 1
-            if len(order) < cfg.run.mle_batch_size:
+            if len(order) < cfg.mle.batch_size:
                 order += rng.sample(data, len(data))
-            batch, order = order[: cfg.run.mle_batch_size], order[cfg.run.mle_batch_size :]
-            if (scheduled := mle_lr(cfg.run, step, steps)) != lr:
+            batch, order = order[: cfg.mle.batch_size], order[cfg.mle.batch_size :]
+            if (scheduled := mle_lr(cfg.mle, step, steps)) != lr:
                 lr = scheduled
                 learner.set_lr(lr)
             t0 = time.perf_counter()

@@ -1,7 +1,7 @@
 """The rollout side of the RL loop: a background thread that turns each step's prompts into a scored
 batch (rollout pool -> reward pool) while the learner trains on the previous one.
 
-Staleness bound K (`run.max_staleness`; sync mode is K = 0): the batch of step t is generated with
+Staleness bound K (`rl.max_staleness`; sync mode is K = 0): the batch of step t is generated with
 weights version >= t - 1 - K, and the learner trains it at version t - 1, so no sample is more than
 K versions behind. With K = 0 the thread waits for the weights of step t - 1 before generating step t:
 the synchronous on-policy loop. With K >= 1 it generates step t + 1 while the learner trains step t.

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.actors import Shape
 
 
 class ResourceError(RuntimeError):
@@ -25,25 +24,18 @@ class Role:
 
     name: str  # e.g. "rollout"
     count: int
-    count_field: str  # e.g. "rollout.num_workers"
+    count_field: str  # e.g. "rollout.count"
     shape: dict[str, float]  # per actor: {"CPU": 1.0, "GPU": 0.0, "rollout_slot": 1.0}
-    shape_fields: dict[str, str]  # resource -> config field, e.g. {"CPU": "rollout.cpus_per_worker"}
+    shape_fields: dict[str, str]  # resource -> config field, e.g. {"CPU": "rollout.cpus"}
 
 
 def roles(cfg) -> list[Role]:
     """The actors the RL stage starts, by role (the MLE and eval stages use a subset of them)."""
-    def fields(section: str, cpus: str, gpus: str, custom: dict) -> dict[str, str]:
-        return {"CPU": f"{section}.{cpus}", "GPU": f"{section}.{gpus}", **{k: f"{section}.resources.{k}" for k in custom}}
+    def role(name: str, section: str, pool) -> Role:  # every pool has the same shape (core.actors.PoolConfig)
+        fields = {"CPU": f"{section}.cpus", "GPU": f"{section}.gpus", **{k: f"{section}.resources.{k}" for k in pool.resources}}
+        return Role(name, pool.count, f"{section}.count", pool.shape().resources(), fields)
 
-    r, w, lr = cfg.rollout, cfg.rewards, cfg.learner
-    return [
-        Role("learner", lr.num_ranks, "learner.num_ranks", Shape(lr.cpus_per_rank, lr.gpus_per_rank, lr.resources).resources(),
-             fields("learner", "cpus_per_rank", "gpus_per_rank", lr.resources)),
-        Role("rollout", r.num_workers, "rollout.num_workers", Shape(r.cpus_per_worker, r.gpus_per_worker, r.resources).resources(),
-             fields("rollout", "cpus_per_worker", "gpus_per_worker", r.resources)),
-        Role("reward", w.num_workers, "rewards.num_workers", Shape(w.cpus_per_worker, 0.0, w.resources).resources(),
-             {"CPU": "rewards.cpus_per_worker", **{k: f"rewards.resources.{k}" for k in w.resources}}),
-    ]
+    return [role("learner", "learner", cfg.learner), role("rollout", "rollout", cfg.rollout), role("reward", "rewards", cfg.rewards)]
 
 
 def capacity() -> tuple[dict[str, float], list[dict[str, float]], bool]:

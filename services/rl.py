@@ -7,7 +7,7 @@ log-probs themselves) -> the pool sizes asked for with `rlvr ctl scale` -> publi
 to every rollout worker (services/sync.py), checked now and then by the post-sync probe -> checkpoint
 -> metrics. In sync mode the pipeline generates each step with the weights of the step before
 (on-policy); in async mode it generates the next step while the learner trains, at most
-`run.max_staleness` versions behind. The outer loop runs once, plus once more each time the learner
+`rl.max_staleness` versions behind. The outer loop runs once, plus once more each time the learner
 group fails: it is then re-created from the newest checkpoint.
 
 The loop's parts (RLParts) are injected: `rl_stage` builds the real ones; tests drive the loop with
@@ -89,13 +89,13 @@ class RLLoop:
         self.checked_workers: list = []  # the rollout workers the last post-sync check saw
 
     def run(self):
-        """GRPO for run.rl_steps steps; returns the learner group holding the final weights."""
+        """GRPO for rl.steps steps; returns the learner group holding the final weights."""
         cfg, p = self.cfg, self.parts
         while True:  # one pass per learner group: the first, and one after each learner failure
             first = self.start_learner()
             pipeline = p.new_pipeline(first)
             try:
-                for step in range(first, cfg.run.rl_steps + 1):
+                for step in range(first, cfg.rl.steps + 1):
                     t = {"start": time.perf_counter()}
                     batch = pipeline.next()  # generated and scored beside the learner; waits only for what did not overlap
                     t["wait"] = time.perf_counter()
@@ -105,12 +105,12 @@ class RLLoop:
                     t["pools"] = time.perf_counter()
                     synced = {**self.sync.publish(step), **self.check_sync(step, batch)}  # waits for a generation in flight on the workers
                     pipeline.published(step)
-                    if step % cfg.run.checkpoint_every == 0 or step == cfg.run.rl_steps or stop:
+                    if step % cfg.rl.checkpoint_every == 0 or step == cfg.rl.steps or stop:
                         p.checkpoints.save(self.learner, step)
                     t["end"] = time.perf_counter()
-                    p.log.log(step, cfg.run.rl_steps, self.step_metrics(step, batch, reward, train, synced, pools, t))
+                    p.log.log(step, cfg.rl.steps, self.step_metrics(step, batch, reward, train, synced, pools, t))
                     if stop:
-                        raise JobStopped(f"stopped by rlvr ctl after step {step} of {cfg.run.rl_steps}, checkpoint saved "
+                        raise JobStopped(f"stopped by rlvr ctl after step {step} of {cfg.rl.steps}, checkpoint saved "
                                          f"({p.checkpoints.dir}/step{step}): rerun the same command to resume")
                 return self.learner
             except LearnerFailure as err:
@@ -133,16 +133,16 @@ class RLLoop:
         return resumed + 1
 
     def restart_after(self, err: LearnerFailure) -> None:
-        """The learner-restart policy: re-create the group from the newest checkpoint, at most run.max_learner_restarts times."""
+        """The learner-restart policy: re-create the group from the newest checkpoint, at most rl.max_learner_restarts times."""
         self.learner_restarts += 1
-        if self.learner_restarts > self.cfg.run.max_learner_restarts:
+        if self.learner_restarts > self.cfg.rl.max_learner_restarts:
             raise err
-        log.warning("%s: restarting it from the newest checkpoint (%d of at most %d restarts)", err, self.learner_restarts, self.cfg.run.max_learner_restarts)
+        log.warning("%s: restarting it from the newest checkpoint (%d of at most %d restarts)", err, self.learner_restarts, self.cfg.rl.max_learner_restarts)
 
     def train(self, batch: ScoredBatch) -> tuple[torch.Tensor, dict]:
         """Advantages (the KL from the ranks first, when it is in the reward), then one epoch of updates."""
         cfg = self.cfg
-        staged = self.learner.stage(batch.samples, cfg.learner.mini_batch_prompts * cfg.rollout.group_size)
+        staged = self.learner.stage(batch.samples, cfg.rl.mini_batch_prompts * cfg.rollout.group_size)
         alg = cfg.learner.algorithm
         kl = self.learner.sequence_kl(staged) if alg.kl_in_reward and alg.kl_coef > 0 else None
         reward, advantages = advantages_of(batch, cfg, kl)
@@ -188,9 +188,9 @@ class RLLoop:
 
 
 def rl_stage(run: Run, model_path: str, data: list[Encoded], pools: Pools) -> str:
-    """GRPO for run.rl_steps steps (sync or async) from `model_path` on the job's pools; exports the
+    """GRPO for rl.steps steps (sync or async) from `model_path` on the job's pools; exports the
     final model to <run dir>/rl and returns its path (the rollout workers hold its weights afterwards).
-    Checkpoints every `checkpoint_every` steps; a rerun resumes after the newest usable one. Rollout and
+    Checkpoints every `rl.checkpoint_every` steps; a rerun resumes after the newest usable one. Rollout and
     reward workers that die or hang are replaced inside their pools (core/dispatch.py). Between steps
     the pools take the sizes asked for with `rlvr ctl scale`, and `rlvr ctl stop` ends the stage
     after a step with a checkpoint (services/ctl.py)."""
@@ -204,7 +204,7 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], pools: Pools) -> st
 
     cfg = run.cfg
     control = run.control or start_control(cfg)  # the controller starts it with the job, so `rlvr ctl` works from the first stage
-    on_gpu = cfg.learner.gpus_per_rank > 0 and cfg.rollout.gpus_per_worker > 0
+    on_gpu = cfg.learner.gpus > 0 and cfg.rollout.gpus > 0
     alg = cfg.learner.algorithm
     loop = None
     metrics_log = MetricsLogger(run.metrics_path, "rl")
@@ -213,18 +213,18 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], pools: Pools) -> st
         pools.serving = None  # trained in place from here
         parts = RLParts(
             rollout=rollout, rewards=rewards,
-            new_learner=lambda: LearnerGroup(model_path, cfg.learner, temperature=cfg.rollout.sampling.temperature, seed=cfg.run.seed,
+            new_learner=lambda: LearnerGroup(model_path, cfg.learner, cfg.rl.lr, temperature=cfg.rollout.sampling.temperature, seed=cfg.run.seed,
                                              old_logprobs=old_logprobs_source(cfg), start_timeout_s=cfg.run.start_timeout_s),
             new_sync=lambda learner: WeightSync(learner, rollout, cfg.rollout.sync_transport, cfg.rollout.sync_bucket_mb,
                                                 backend="nccl" if on_gpu else "gloo", timeout_s=cfg.learner.timeout_s),
             new_pipeline=lambda first: RolloutPipeline(
-                rollout, rewards, data, seed=cfg.run.seed, prompts_per_step=cfg.run.prompts_per_step, group_size=cfg.rollout.group_size,
-                first_step=first, last_step=cfg.run.rl_steps, max_staleness=cfg.run.max_staleness if cfg.run.mode == "async" else 0,
+                rollout, rewards, data, seed=cfg.run.seed, prompts_per_step=cfg.rl.prompts_per_step, group_size=cfg.rollout.group_size,
+                first_step=first, last_step=cfg.rl.steps, max_staleness=cfg.rl.max_staleness if cfg.rl.mode == "async" else 0,
                 unchanged_per_changed=run.rl_mix(), greedy_baseline=alg.advantage_estimator in NEEDS_GREEDY,
                 greedy_sampling=cfg.rollout.sampling.model_copy(update={"temperature": 0.0}),
             ),
-            between_steps=lambda step: apply_sizes(control, rollout, rewards, step, cfg.run.rl_steps),
-            checkpoints=Checkpoints(run.dir / "checkpoints", cfg.run.keep_checkpoints),
+            between_steps=lambda step: apply_sizes(control, rollout, rewards, step, cfg.rl.steps),
+            checkpoints=Checkpoints(run.dir / "checkpoints", cfg.rl.keep_checkpoints),
             log=metrics_log,
             summarize=get_verifier(run.verifier).summarize,
         )

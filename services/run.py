@@ -45,14 +45,14 @@ class Encoded:
 def warn_if_resuming_another_config(run_dir: Path, cfg: JobConfig) -> None:
     """A rerun resumes what the run directory holds (finished stages, RL checkpoints): say so when the
     run there was started with other settings, naming them, so a changed recipe is not mistaken for
-    the old one (run.rl_steps may grow to train on)."""
+    the old one (rl.steps may grow to train on)."""
     import yaml
 
     saved = run_dir / "config.yaml"
     if not saved.exists() or not ((run_dir / "stages.json").exists() or (run_dir / "checkpoints" / "state.json").exists()):
         return
     old, new = (_flat(d) for d in (yaml.safe_load(saved.read_text()) or {}, cfg.model_dump(mode="json")))
-    differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k != "run.rl_steps")
+    differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k != "rl.steps")
     if differ:
         log.warning("resuming %s, which was started with other values of %s; its finished stages and checkpoints are reused. "
                     "For a fresh run pass another run.name or remove %s", run_dir, ", ".join(differ), run_dir)
@@ -104,9 +104,9 @@ class Run:
         return self.world.rl_unchanged_per_changed(self.verifier) if isinstance(self.world, MixedWorld) else None
 
     def split(self, name: str, tokenizer) -> list[Encoded]:
-        """The encoded examples of a split (others than train: at most run.eval_max_examples, evenly spaced)."""
+        """The encoded examples of a split (others than train: at most eval.max_examples, evenly spaced)."""
         data = self.encode(self.world.examples(name), tokenizer)
-        cap = self.cfg.run.eval_max_examples
+        cap = self.cfg.eval.max_examples
         if name == "train" or cap is None or len(data) <= cap:
             return data
         return [data[i * len(data) // cap] for i in range(cap)]

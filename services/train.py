@@ -32,7 +32,7 @@ def parse_args(argv: list[str] | None, prog: str = "rlvr train", description: st
     )
     parser.add_argument("--config", default=None, help="YAML job config (default: built-in defaults)")
     parser.add_argument("--check", action="store_true", help="validate the config, print it resolved, and exit")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. learner.lr=1e-5")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. rl.lr=1e-5")
     return parser.parse_args(argv)
 
 

@@ -119,7 +119,7 @@ class DatasetConfig(BaseModel):
 
     train_path: str | None = Field(None, description="Training rows: a .jsonl (one JSON object per line) or .parquet file")
     validation_path: str | None = Field(None, description="Validation rows (.jsonl or .parquet); needed only when a stage reads the split")
-    test_path: str | None = Field(None, description="Test rows (.jsonl or .parquet); the eval stage reads it (run.eval_split)")
+    test_path: str | None = Field(None, description="Test rows (.jsonl or .parquet); the eval stage reads it (eval.split)")
     prompt_field: str = Field("prompt", min_length=1, description="Field holding the prompt text (state and action, as the model should read them)")
     reference_field: str = Field("reference", min_length=1, description="Field holding what the verifier compares a prediction with (any JSON value)")
     answer_field: str = Field("answer", min_length=1, description="Field holding the target text of the MLE stage (may be the same field as the reference)")

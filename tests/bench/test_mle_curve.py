@@ -14,7 +14,7 @@ def test_curve_scores_every_chunk_on_held_out_and_train(ray_cluster, tmp_path, c
     spec.loader.exec_module(bench)
     assert bench.main([
         "--epochs", "0.5,0.5", f"run.output_dir={tmp_path}", "world.text_game.builtin_train_rows=32",
-        "world.text_game.builtin_test_rows=6", "run.mle_batch_size=16", "rollout.sampling.max_new_tokens=24",
+        "world.text_game.builtin_test_rows=6", "mle.batch_size=16", "rollout.sampling.max_new_tokens=24",
         "run.tiny.vocab_size=512", "run.tiny.hidden_size=64", "run.tiny.num_layers=2", "run.tiny.num_heads=2",
     ]) == 0
     out = capsys.readouterr().out

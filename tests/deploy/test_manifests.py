@@ -111,8 +111,8 @@ def test_the_manifest_job_is_placed_by_worker_group_and_fits():
     totals = {k: sum(n.get(k, 0.0) for n in nodes) for k in {k for n in nodes for k in n}}
     check(cfg, totals, nodes, autoscaled=True)
     # more rollout workers than the rollout group can ever hold fails at once, naming the fields
-    too_many = load_config(ROOT / "configs/paper_text_game.yaml", command[command.index("--config") + 2 :] + ["rollout.num_workers=17"], paths=False)
-    with pytest.raises(ResourceError, match=r"rollout.num_workers=17 x rollout.resources.rollout_slot=1 = 17, but the cluster can autoscale to 16"):
+    too_many = load_config(ROOT / "configs/paper_text_game.yaml", command[command.index("--config") + 2 :] + ["rollout.count=17"], paths=False)
+    with pytest.raises(ResourceError, match=r"rollout.count=17 x rollout.resources.rollout_slot=1 = 17, but the cluster can autoscale to 16"):
         check(too_many, totals, nodes, autoscaled=True)
 
 

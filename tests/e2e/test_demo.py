@@ -14,10 +14,10 @@ def test_demo_runs_end_to_end(ray_cluster, tmp_path, capsys):
     rc = main([
         "--config", str(ROOT / "configs" / "tiny_text_game.yaml"),
         f"run.output_dir={tmp_path}", "run.name=demo", "world.text_game.builtin_train_rows=48",
-        "world.text_game.builtin_test_rows=8", "run.mle_epochs=0.7", "run.mle_batch_size=16", "run.rl_steps=2",
-        "run.prompts_per_step=4", "rollout.group_size=4", "learner.mini_batch_prompts=4",
+        "world.text_game.builtin_test_rows=8", "mle.epochs=0.7", "mle.batch_size=16", "rl.steps=2",
+        "rl.prompts_per_step=4", "rollout.group_size=4", "rl.mini_batch_prompts=4",
         "rollout.sampling.max_new_tokens=32", "run.tiny.vocab_size=512", "run.tiny.hidden_size=64",
-        "run.tiny.num_layers=2", "run.tiny.num_heads=2", "run.eval_best_of=[1,2]", "run.mle_lr_schedule=cosine",
+        "run.tiny.num_layers=2", "run.tiny.num_heads=2", "eval.best_of=[1,2]", "mle.lr_schedule=cosine",
     ])
     assert rc == 0
     out = capsys.readouterr().out

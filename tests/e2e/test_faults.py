@@ -34,8 +34,8 @@ def dense_reward(prediction, reference):
 
 
 OVERRIDES = [
-    "world.text_game.builtin_train_rows=64", "world.text_game.builtin_test_rows=8", f"run.rl_steps={STEPS}",
-    "run.checkpoint_every=2", f"run.prompts_per_step={PROMPTS}", f"rollout.group_size={GROUP}", "learner.mini_batch_prompts=2",
+    "world.text_game.builtin_train_rows=64", "world.text_game.builtin_test_rows=8", f"rl.steps={STEPS}",
+    "rl.checkpoint_every=2", f"rl.prompts_per_step={PROMPTS}", f"rollout.group_size={GROUP}", "rl.mini_batch_prompts=2",
     "rollout.sampling.max_new_tokens=32", "rewards.verifier=tests.e2e.test_faults:dense_reward", "rewards.batch_size=4",
 ]
 
@@ -62,8 +62,8 @@ def reference(ray_cluster, tiny_model, tmp_path_factory):
 def chaos_overrides(out: Path, tiny_model: str, name: str) -> list[str]:
     return [
         *OVERRIDES, f"run.output_dir={out}", f"run.name={name}", f"run.model={tiny_model}", "run.stages=[rl]",
-        "rollout.num_workers=2", "rollout.cpus_per_worker=0.5", "rollout.threads_per_worker=1", "rewards.num_workers=2", "learner.num_ranks=2",
-        "learner.cpus_per_rank=1", "rollout.timeout_s=20", "rewards.timeout_s=10",
+        "rollout.count=2", "rollout.cpus=0.5", "rollout.threads=1", "rewards.count=2", "learner.count=2",
+        "learner.cpus=1", "rollout.timeout_s=20", "rewards.timeout_s=10",
     ]
 
 
@@ -103,8 +103,8 @@ def test_rl_job_survives_dead_and_hung_workers_and_a_dead_learner_rank(ray_clust
 def train_command(out: Path, tiny_model: str, name: str) -> list[str]:
     return [
         RLVR, "train", "--config", str(ROOT / "configs" / "tiny_text_game.yaml"), *OVERRIDES,
-        f"run.output_dir={out}", f"run.name={name}", f"run.model={tiny_model}", "run.stages=[mle,rl]", "run.mle_epochs=1",
-        "run.mle_batch_size=16",
+        f"run.output_dir={out}", f"run.name={name}", f"run.model={tiny_model}", "run.stages=[mle,rl]", "mle.epochs=1",
+        "mle.batch_size=16",
     ]
 
 

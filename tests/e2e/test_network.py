@@ -41,10 +41,10 @@ def test_what_we_start_listens_on_loopback_only(tmp_path):
     command = [
         RLVR, "train", "--config", str(ROOT / "configs" / "tiny_text_game.yaml"),
         f"run.output_dir={tmp_path}", "run.name=net", "world.text_game.builtin_train_rows=64", "world.text_game.builtin_test_rows=8",
-        "run.mle_epochs=0.5", "run.mle_batch_size=16", "run.rl_steps=3", "run.prompts_per_step=4", "rollout.group_size=2",
-        "learner.mini_batch_prompts=2", "rollout.sampling.max_new_tokens=16", "run.tiny.vocab_size=512", "run.tiny.hidden_size=64",
+        "mle.epochs=0.5", "mle.batch_size=16", "rl.steps=3", "rl.prompts_per_step=4", "rollout.group_size=2",
+        "rl.mini_batch_prompts=2", "rollout.sampling.max_new_tokens=16", "run.tiny.vocab_size=512", "run.tiny.hidden_size=64",
         "run.tiny.num_layers=2", "run.tiny.num_heads=2", "rollout.sync_transport=collective", "run.stages=[mle,rl]",
-        "learner.num_ranks=2", "learner.cpus_per_rank=1",
+        "learner.count=2", "learner.cpus=1",
     ]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # a local run: it starts its own Ray on 127.0.0.1
     driver = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -23,7 +23,7 @@ def tokens(groups):
 def test_seeded_prompts_longer_than_an_engine_step_generate_reproducibly(ray_cluster, tiny_model):
     """6 prompts of 900 tokens x 4 samples exceed one engine step's token budget (4096): vLLM on CPU
     would split a prefill and fail on the seeded generators; whole prefills keep it going."""
-    cfg = RolloutConfig(num_workers=1, max_model_len=1024, sampling=SamplingConfig(max_new_tokens=8))
+    cfg = RolloutConfig(count=1, max_model_len=1024, sampling=SamplingConfig(max_new_tokens=8))
     pool = RolloutPool(tiny_model, cfg, seed=0)
     long = [Prompt([1] + [40 + (7 * i + j) % 250 for j in range(900)], seed=100 + i) for i in range(6)]
     try:
@@ -37,7 +37,7 @@ def test_seeded_prompts_longer_than_an_engine_step_generate_reproducibly(ray_clu
 def test_rollout_worker_killed_or_frozen_mid_generation(ray_cluster, tiny_model):
     import threading
 
-    cfg = RolloutConfig(num_workers=2, cpus_per_worker=0.5, max_model_len=256, timeout_s=15.0, sampling=SamplingConfig(max_new_tokens=48))
+    cfg = RolloutConfig(count=2, cpus=0.5, max_model_len=256, timeout_s=15.0, sampling=SamplingConfig(max_new_tokens=48))
     pool = RolloutPool(tiny_model, cfg, seed=0)
     try:
         reference = tokens(pool.generate(PROMPTS, n=4))
@@ -71,7 +71,7 @@ def test_a_joiner_that_cannot_start_is_replaced_a_bounded_number_of_times(ray_cl
     broken = tmp_path / "broken_model"
     broken.mkdir()
     (broken / "config.json").write_text("{ not json")
-    cfg = RolloutConfig(num_workers=1, cpus_per_worker=1, max_model_len=256, max_attempts=2, sampling=SamplingConfig(max_new_tokens=8))
+    cfg = RolloutConfig(count=1, cpus=1, max_model_len=256, max_attempts=2, sampling=SamplingConfig(max_new_tokens=8))
     pool = RolloutPool(tiny_model, cfg, seed=0)
     launch, bad = pool._launch, [str(broken)]
     pool._launch = lambda count: (setattr(pool, "model_path", bad.pop() if bad else tiny_model), launch(count))[1]
@@ -107,7 +107,7 @@ def hang_or_slow(prediction, reference):
 def test_reward_worker_killed_mid_batch_is_rescored_and_a_hung_sample_floors_alone(ray_cluster):
     import threading
 
-    pool = RewardPool(RewardConfig(num_workers=2, batch_size=4, timeout_s=5.0), "tests.e2e.test_pool_faults:hang_or_slow")
+    pool = RewardPool(RewardConfig(count=2, batch_size=4, timeout_s=5.0), "tests.e2e.test_pool_faults:hang_or_slow")
     try:
         victim = threading.Thread(target=signal_when, args=("ray::RewardWorker.score", SIGKILL, 60))
         victim.start()
@@ -124,7 +124,7 @@ def test_reward_worker_killed_mid_batch_is_rescored_and_a_hung_sample_floors_alo
 
 def test_reward_deadline_counts_scoring_not_worker_start_up(ray_cluster):
     """The verifier module takes longer to import than the deadline: no prediction times out."""
-    pool = RewardPool(RewardConfig(num_workers=2, batch_size=1, timeout_s=2.0), "tests.e2e.slow_import_verifier:score")
+    pool = RewardPool(RewardConfig(count=2, batch_size=1, timeout_s=2.0), "tests.e2e.slow_import_verifier:score")
     try:
         assert [r.reward for r in pool.score(["a", "b", "c"], [None] * 3)] == [1.0] * 3 and pool.timeouts == 0
     finally:

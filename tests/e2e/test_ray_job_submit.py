@@ -35,9 +35,9 @@ def test_ray_job_submit_succeeds(tmp_path):
     with ray_head() as head:
         job_api(f"{head.dashboard}/api/version")
         overrides = [
-            f"run.output_dir={tmp_path}", "run.name=submitted", "run.stages=[mle,rl]", "run.rl_steps=2",
-            "run.mle_epochs=0.25", "world.text_game.builtin_train_rows=32", "run.prompts_per_step=2",
-            "rollout.group_size=2", "learner.mini_batch_prompts=2", "rollout.sampling.max_new_tokens=16",
+            f"run.output_dir={tmp_path}", "run.name=submitted", "run.stages=[mle,rl]", "rl.steps=2",
+            "mle.epochs=0.25", "world.text_game.builtin_train_rows=32", "rl.prompts_per_step=2",
+            "rollout.group_size=2", "rl.mini_batch_prompts=2", "rollout.sampling.max_new_tokens=16",
         ]
         command = [  # the README's command (its runtime env leaves .git, runs/ and .cache/ behind)
             BIN / "ray", "job", "submit", "--address", head.dashboard, "--runtime-env", "deploy/runtime_env.yaml", "--working-dir", ".",

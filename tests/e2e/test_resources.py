@@ -12,11 +12,11 @@ from tests.conftest import RLVR, ROOT
 
 def test_an_impossible_demand_fails_fast_naming_fields_and_totals(tmp_path):
     command = [RLVR, "train", "--config", "configs/tiny_text_game.yaml", f"run.output_dir={tmp_path}",
-               "rollout.num_workers=40", "run.dashboard=false"]
+               "rollout.count=40", "run.dashboard=false"]
     out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)  # a local cluster of max(4, cores) CPUs
     assert out.returncode == 1, out.stdout[-2000:] + out.stderr[-2000:]
     assert "error: the job asks for more than the cluster provides" in out.stderr
-    assert "rollout.num_workers=40 x rollout.cpus_per_worker=1" in out.stderr and "but the cluster has" in out.stderr
+    assert "rollout.count=40 x rollout.cpus=1" in out.stderr and "but the cluster has" in out.stderr
     assert not (tmp_path / "tiny_text_game" / "tiny_init").exists()  # nothing was built or started
 
 

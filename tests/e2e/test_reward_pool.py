@@ -20,7 +20,7 @@ def slow_or_crashing(prediction, reference):
 def test_pool_scores_real_rows_in_order(ray_cluster, bytesized32_rows):
     rows = bytesized32_rows[:50]
     preds = [render_answer(r) if i % 2 == 0 else "no idea" for i, r in enumerate(rows)]
-    pool = RewardPool(RewardConfig(num_workers=2, batch_size=8), "text_game")
+    pool = RewardPool(RewardConfig(count=2, batch_size=8), "text_game")
     try:
         results = pool.score(preds, [reference(r) for r in rows])
     finally:
@@ -30,7 +30,7 @@ def test_pool_scores_real_rows_in_order(ray_cluster, bytesized32_rows):
 
 
 def test_timeouts_and_crashes_are_floor_rewards_and_workers_are_replaced(ray_cluster):
-    pool = RewardPool(RewardConfig(num_workers=2, batch_size=1, timeout_s=3.0), "tests.e2e.test_reward_pool:slow_or_crashing")
+    pool = RewardPool(RewardConfig(count=2, batch_size=1, timeout_s=3.0), "tests.e2e.test_reward_pool:slow_or_crashing")
     try:
         start = time.monotonic()
         results = pool.score(["ok", "hang", "crash", "ok", "ok"], [None] * 5)
@@ -50,7 +50,7 @@ def test_a_failing_batch_scorer_is_counted_and_its_samples_scored_one_by_one(ray
 
     reference = {"frames": np.zeros((1, 8, 8, 3), np.uint8), "tokenizer": "/nonexistent/tokenizer", "tokens_per_frame": 2,
                  "action_tokens": 0, "lpips_net": "alex"}
-    pool = RewardPool(RewardConfig(num_workers=1, batch_size=4), "video")
+    pool = RewardPool(RewardConfig(count=1, batch_size=4), "video")
     try:
         results = pool.score([[1, 2]] * 3, [reference] * 3)
     finally:

@@ -17,10 +17,10 @@ def job(tmp_path, *overrides):
         ROOT / "configs" / "tiny_text_game.yaml",
         [
             f"run.output_dir={tmp_path}", "run.name=e2e", "world.text_game.builtin_train_rows=64",
-            "world.text_game.builtin_test_rows=8", "run.mle_epochs=0.5", "run.mle_batch_size=16",
-            "run.prompts_per_step=4", "rollout.group_size=4", "learner.mini_batch_prompts=2",
-            "rollout.num_workers=2", "rollout.cpus_per_worker=0.5", "rollout.threads_per_worker=1", "rewards.num_workers=2",
-            "learner.num_ranks=2", "learner.cpus_per_rank=1", "learner.zero_stage=2", "rollout.sampling.max_new_tokens=48",
+            "world.text_game.builtin_test_rows=8", "mle.epochs=0.5", "mle.batch_size=16",
+            "rl.prompts_per_step=4", "rollout.group_size=4", "rl.mini_batch_prompts=2",
+            "rollout.count=2", "rollout.cpus=0.5", "rollout.threads=1", "rewards.count=2",
+            "learner.count=2", "learner.cpus=1", "learner.zero_stage=2", "rollout.sampling.max_new_tokens=48",
             "rollout.sync_bucket_mb=0.1", *overrides,
         ],
     )
@@ -31,7 +31,7 @@ def records(run_dir, stage):
 
 
 def test_rl_job_completes_syncs_every_worker_and_resumes(ray_cluster, tmp_path):
-    out = run_job(job(tmp_path, "run.rl_steps=3", "run.checkpoint_every=2", "run.stages=[mle,rl,eval]", "run.eval_best_of=[1,2]"))
+    out = run_job(job(tmp_path, "rl.steps=3", "rl.checkpoint_every=2", "run.stages=[mle,rl,eval]", "eval.best_of=[1,2]"))
     run_dir = tmp_path / "e2e"
     rl = records(run_dir, "rl")
     assert [r["step"] for r in rl] == [1, 2, 3]
@@ -54,12 +54,12 @@ def test_rl_job_completes_syncs_every_worker_and_resumes(ray_cluster, tmp_path):
     assert model.config.vocab_size >= len(tok)
 
     # a crash after step 3 resumes there: a longer run continues at step 4 from the checkpoint
-    run_job(job(tmp_path, "run.rl_steps=4", "run.stages=[rl]", f"run.model={out['mle']}", "learner.algorithm.kl_in_reward=true"))
+    run_job(job(tmp_path, "rl.steps=4", "run.stages=[rl]", f"run.model={out['mle']}", "learner.algorithm.kl_in_reward=true"))
     assert [r["step"] for r in records(run_dir, "rl")] == [1, 2, 3, 4]
 
 
 def test_async_job_overlaps_within_the_staleness_bound(ray_cluster, tmp_path):
-    run_job(job(tmp_path, "run.rl_steps=4", "run.stages=[mle,rl]", "run.mode=async", "run.max_staleness=1",
+    run_job(job(tmp_path, "rl.steps=4", "run.stages=[mle,rl]", "rl.mode=async", "rl.max_staleness=1",
                 "rollout.sync_transport=collective", "learner.old_logprobs=recompute", "learner.algorithm.tis_cap=2.0",
                 "learner.algorithm.advantage_estimator=scst"))
     rl = records(tmp_path / "e2e", "rl")

@@ -63,17 +63,17 @@ def gauge(text: str, name: str) -> float | None:
 
 
 @pytest.mark.parametrize("mode", [
-    ["run.mode=sync"],
+    ["rl.mode=sync"],
     # a leaving worker is generating the next step when it is told to go; the broadcast group is rebuilt each time
-    ["run.mode=async", "rollout.sync_transport=collective"],
+    ["rl.mode=async", "rollout.sync_transport=collective"],
 ], ids=["sync", "async-collective"])
 def test_scale_rollout_pool_while_the_job_runs_and_scrape_its_metrics(tmp_path, mode):
     run_dir = tmp_path / "scaled"
     command = [
         RLVR, "train", "--config", "configs/tiny_text_game.yaml", f"run.output_dir={tmp_path}",
-        "run.name=scaled", "run.stages=[rl]", "run.rl_steps=400", "run.checkpoint_every=1000", "world.text_game.builtin_train_rows=64",
-        f"run.prompts_per_step={PROMPTS}", f"rollout.group_size={G}", f"learner.mini_batch_prompts={PROMPTS}", "learner.cpus_per_rank=1",
-        "rollout.cpus_per_worker=0.5", "rollout.threads_per_worker=1", "rollout.sampling.max_new_tokens=16", "rollout.max_model_len=512", *mode,
+        "run.name=scaled", "run.stages=[rl]", "rl.steps=400", "rl.checkpoint_every=1000", "world.text_game.builtin_train_rows=64",
+        f"rl.prompts_per_step={PROMPTS}", f"rollout.group_size={G}", f"rl.mini_batch_prompts={PROMPTS}", "learner.cpus=1",
+        "rollout.cpus=0.5", "rollout.threads=1", "rollout.sampling.max_new_tokens=16", "rollout.max_model_len=512", *mode,
     ]
     with ray_head(num_cpus=4) as head:
         env = {**head.env, "RAY_ADDRESS": head.address}
@@ -116,6 +116,6 @@ def test_scale_rollout_pool_while_the_job_runs_and_scrape_its_metrics(tmp_path, 
         assert (run_dir / "checkpoints" / f"step{stopped}").is_dir()
 
         # the same command resumes after the checkpoint of the stop (here for one more step)
-        rerun = subprocess.run(command + [f"run.rl_steps={stopped + 1}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        rerun = subprocess.run(command + [f"rl.steps={stopped + 1}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
         assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
         assert "resumed from" in rerun.stderr and [r["step"] for r in rl_steps(run_dir)][-2:] == [stopped, stopped + 1]  # logged

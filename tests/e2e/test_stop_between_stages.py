@@ -18,9 +18,9 @@ def test_stop_during_an_early_stage_ends_the_job_between_stages(ray_cluster, tmp
     import ray
 
     cfg = load_config(ROOT / "configs" / "tiny_text_game.yaml", [
-        f"run.output_dir={tmp_path}", "run.name=stopped", "run.stages=[mle,rl]", "run.mle_epochs=0.25", "run.rl_steps=2",
-        "world.text_game.builtin_train_rows=32", "run.prompts_per_step=2", "rollout.group_size=2", "learner.mini_batch_prompts=2",
-        "rollout.sampling.max_new_tokens=16", "learner.cpus_per_rank=1",
+        f"run.output_dir={tmp_path}", "run.name=stopped", "run.stages=[mle,rl]", "mle.epochs=0.25", "rl.steps=2",
+        "world.text_game.builtin_train_rows=32", "rl.prompts_per_step=2", "rollout.group_size=2", "rl.mini_batch_prompts=2",
+        "rollout.sampling.max_new_tokens=16", "learner.cpus=1",
     ])
 
     def stop_when_the_job_is_up():

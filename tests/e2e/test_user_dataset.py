@@ -38,8 +38,8 @@ def test_a_user_dataset_trains_with_a_user_verifier(ray_cluster, tmp_path):
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows(0, 60)))
     pq.write_table(pa.Table.from_pylist(rows(100, 8)), tmp_path / "test.parquet")
     cfg = load_config(ROOT / "configs" / "tiny_text_game.yaml", [
-        f"run.output_dir={tmp_path}", "run.name=mine", "run.stages=[mle,rl,eval]", "run.mle_epochs=2", "run.mle_batch_size=16",
-        "run.rl_steps=3", "run.prompts_per_step=4", "rollout.group_size=2", "learner.mini_batch_prompts=4", "learner.cpus_per_rank=1",
+        f"run.output_dir={tmp_path}", "run.name=mine", "run.stages=[mle,rl,eval]", "mle.epochs=2", "mle.batch_size=16",
+        "rl.steps=3", "rl.prompts_per_step=4", "rollout.group_size=2", "rl.mini_batch_prompts=4", "learner.cpus=1",
         "rollout.sampling.max_new_tokens=8", "rollout.max_model_len=128", "world.name=dataset",
         f"world.dataset.train_path={tmp_path / 'train.jsonl'}", f"world.dataset.test_path={tmp_path / 'test.parquet'}",
         "world.dataset.prompt_field=observation", "world.dataset.reference_field=next_state", "world.dataset.answer_field=target",

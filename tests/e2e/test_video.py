@@ -24,7 +24,7 @@ def test_interactive_rollout_inserts_given_tokens_and_matches_the_learner(ray_cl
     plans = [Plan(4, ((150,), (152,)), allowed=(0, 100)), Plan(4)]
     prompts = [Prompt([200, 5, 6, 7, 150], plans[0]), Prompt([200, 9, 8, 151], plans[1])]
     pool = RolloutPool(model, RolloutConfig(max_model_len=64, dtype="float32"))
-    learner = LearnerGroup(model, LearnerConfig(algorithm={"kl_coef": 0.0}))
+    learner = LearnerGroup(model, LearnerConfig(algorithm={"kl_coef": 0.0}), lr=1e-6)
     try:
         groups = pool.generate(prompts, n=3)
         assert [len(g.responses) for g in groups] == [3, 3]
@@ -49,9 +49,9 @@ def test_video_job_tokenizer_mle_rl_eval(ray_cluster, tmp_path):
     cfg = load_config(ROOT / "configs" / "tiny_video.yaml", [
         f"run.output_dir={tmp_path}", "run.name=video", "world.video.pusht_episodes=10", "world.video.pusht_steps=8",
         "world.video.test_episodes=2", "world.video.tokenizer_steps=20", "world.video.context_frames=1", "world.video.horizon=2",
-        "run.mle_epochs=12", "run.mle_batch_size=16", "run.rl_steps=2", "run.prompts_per_step=4", "rollout.group_size=4",
-        "learner.mini_batch_prompts=2", "run.eval_max_examples=6", "rewards.num_workers=2", "run.tiny.num_layers=2",
-        "run.eval_modes=[greedy,sampled]", "run.eval_best_of=[1,3]", "learner.algorithm.advantage_estimator=scst",
+        "mle.epochs=12", "mle.batch_size=16", "rl.steps=2", "rl.prompts_per_step=4", "rollout.group_size=4",
+        "rl.mini_batch_prompts=2", "eval.max_examples=6", "rewards.count=2", "run.tiny.num_layers=2",
+        "eval.modes=[greedy,sampled]", "eval.best_of=[1,3]", "learner.algorithm.advantage_estimator=scst",
     ])
     out = run_job(cfg)
     run_dir = tmp_path / "video"

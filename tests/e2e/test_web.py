@@ -13,7 +13,7 @@ def test_web_job_records_pages_trains_and_evaluates_beside_the_none_baseline(ray
     overrides = [
         f"run.output_dir={tmp_path}", "run.name=web", "world.web.record_tasks=[click-tab,enter-text,click-checkboxes]",
         "world.web.record_episodes=3", "world.web.record_steps=3", "world.web.test_fraction=0.34", "world.web.validation_fraction=0.0",
-        "run.mle_epochs=2", "run.rl_steps=2", "run.prompts_per_step=4", "rollout.group_size=4", "learner.mini_batch_prompts=2",
+        "mle.epochs=2", "rl.steps=2", "rl.prompts_per_step=4", "rollout.group_size=4", "rl.mini_batch_prompts=2",
         "run.tiny.num_layers=2", "run.tiny.vocab_size=512", "rollout.sampling.max_new_tokens=64",
     ]
     out = run_job(load_config(ROOT / "configs" / "tiny_web.yaml", overrides))

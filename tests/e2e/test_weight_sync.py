@@ -31,9 +31,9 @@ def max_gap(a, b):
 def roles(ray_cluster, tiny_model):
     tok = AutoTokenizer.from_pretrained(tiny_model)
     prompts = [Prompt(tok("Game state: lamp " * k)["input_ids"]) for k in (1, 2, 3, 4)]
-    rollout = RolloutPool(tiny_model, RolloutConfig(num_workers=2, cpus_per_worker=0.4, max_model_len=256, sampling={"max_new_tokens": 12}))
-    learner = LearnerGroup(tiny_model, LearnerConfig(num_ranks=2, cpus_per_rank=1, zero_stage=2, lr=5e-2, micro_batch_tokens=256,
-                                                     algorithm={"kl_coef": 0.0, "entropy_coef": 0.0}))
+    rollout = RolloutPool(tiny_model, RolloutConfig(count=2, cpus=0.4, max_model_len=256, sampling={"max_new_tokens": 12}))
+    learner = LearnerGroup(tiny_model, LearnerConfig(count=2, cpus=1, zero_stage=2, micro_batch_tokens=256,
+                                                     algorithm={"kl_coef": 0.0, "entropy_coef": 0.0}), lr=5e-2)
     yield prompts, rollout, learner
     rollout.shutdown()
     learner.shutdown()

@@ -20,20 +20,23 @@ def test_shipped_configs_validate():
 
 
 def test_overrides_apply_with_yaml_types():
-    cfg = load_config(TINY, ["learner.lr=1e-5", "rollout.num_workers=3", "run.stages=[mle,eval]", "learner.algorithm.dual_clip=3.0"])
-    assert cfg.learner.lr == 1e-5 and cfg.rollout.num_workers == 3
+    cfg = load_config(TINY, ["rl.lr=1e-5", "rollout.count=3", "run.stages=[mle,eval]", "learner.algorithm.dual_clip=3.0"])
+    assert cfg.rl.lr == 1e-5 and cfg.rollout.count == 3
     assert cfg.run.stages == ["mle", "eval"] and cfg.learner.algorithm.dual_clip == 3.0
 
 
 @pytest.mark.parametrize(
     "override, words",
     [
-        ("learner.lrr=1", ["unknown field 'learner.lrr'", "did you mean 'learner.lr'"]),
+        ("rl.lrr=1", ["unknown field 'rl.lrr'", "did you mean 'rl.lr'"]),
         ("learner.zero_stage=5", ["learner.zero_stage"]),
-        ("rollout.num_workers=abc", ["rollout.num_workers", "integer"]),
-        ("rollout.num_workers=0", ["rollout.num_workers", "greater than or equal to 1"]),
+        ("rollout.count=abc", ["rollout.count", "integer"]),
+        ("rollout.count=0", ["rollout.count", "greater than or equal to 1"]),
         ("learner.algorithm.advantage_estimator=ppo", ["learner.algorithm.advantage_estimator"]),
         ("nonsense", ["must look like key=value"]),
+        ("run.rl_steps=3", ["'run.rl_steps' was renamed to 'rl.steps'"]),
+        ("rollout.num_workers=2", ["'rollout.num_workers' was renamed to 'rollout.count'"]),
+        ("learner.lr=1e-5", ["'learner.lr' was renamed to 'rl.lr'"]),
     ],
 )
 def test_bad_overrides_name_the_field(override, words):
@@ -49,7 +52,7 @@ def test_bad_file_names_the_file_and_field(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(bad)
     msg = str(err.value)
-    assert str(bad) in msg and "run.rl_steps" in msg and "learner.algorithm.eps_hihg" in msg
+    assert str(bad) in msg and "rl.steps" in msg and "learner.algorithm.eps_hihg" in msg
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
     broken = tmp_path / "broken.yaml"
@@ -99,9 +102,9 @@ def test_config_error_fails_fast_with_the_field_named():
         (["world.name=nope"], "field 'world.name': Value error, unknown world 'nope'"),
         (["world.name=dataset"], "rewards.verifier: world 'dataset' has no verifier of its own"),
         (["run.model=/no/such/model"], "run.model: no Hugging Face model folder (with config.json) at '/no/such/model'"),
-        (["learner.num_ranks=4", "learner.mini_batch_prompts=1", "rollout.group_size=2"],
-         "learner.mini_batch_prompts: a step's 16 prompts x 2 samples (rollout.group_size) in mini-batches of 1 prompts leave a mini-batch of 2 samples for learner.num_ranks = 4 ranks"),
-        (["run.mle_batch_size=1", "learner.num_ranks=2"], "run.mle_batch_size: 1 samples per update cannot feed learner.num_ranks = 2"),
+        (["learner.count=4", "rl.mini_batch_prompts=1", "rollout.group_size=2"],
+         "rl.mini_batch_prompts: a step's 16 prompts x 2 samples (rollout.group_size) in mini-batches of 1 prompts leave a mini-batch of 2 samples for learner.count = 4 ranks"),
+        (["mle.batch_size=1", "learner.count=2"], "mle.batch_size: 1 samples per update cannot feed learner.count = 2"),
     ],
 )
 def test_check_names_what_the_types_cannot_say_before_anything_starts(overrides, says):

@@ -113,7 +113,7 @@ class Rollout:
 
 
 def loop(overrides=(), fail_at=(), stop_at=None, workers=lambda step: ["w0"]):
-    cfg = load_config(None, ["run.rl_steps=6", "run.checkpoint_every=2", "rollout.verify_sync_every=3", f"rollout.group_size={G}", *overrides])
+    cfg = load_config(None, ["rl.steps=6", "rl.checkpoint_every=2", "rollout.verify_sync_every=3", f"rollout.group_size={G}", *overrides])
     world = SimpleNamespace(trained=[], saved=[], published=[], checked=[], pipelines=[], learners=0, step=0)
     fails = list(fail_at)
 
@@ -168,7 +168,7 @@ def test_a_learner_failure_restarts_from_the_newest_checkpoint_and_redoes_the_st
 
 
 def test_steps_logged_after_the_checkpoint_are_marked_redone():
-    rl, world = loop(["run.checkpoint_every=4"])
+    rl, world = loop(["rl.checkpoint_every=4"])
     rl.parts.log.records = [(5, {}), (6, {})]  # as if a previous driver logged steps 5, 6 after checkpoint 4, then died
     world.saved.append(4)
     rl.run()
@@ -177,7 +177,7 @@ def test_steps_logged_after_the_checkpoint_are_marked_redone():
 
 
 def test_learner_restarts_are_bounded():
-    rl, world = loop(["run.max_learner_restarts=1"], fail_at=[2, 3])
+    rl, world = loop(["rl.max_learner_restarts=1"], fail_at=[2, 3])
     with pytest.raises(LearnerFailure, match="learner-1"):
         rl.run()
     assert world.learners == 2

@@ -13,16 +13,16 @@ def test_resuming_a_run_started_with_other_settings_names_them(tmp_path, caplog)
     (tmp_path / "config.yaml").write_text(to_yaml(load_config(CONFIG, [])))
     (tmp_path / "stages.json").write_text('{"mle": {"output": "x"}}')
 
-    warn_if_resuming_another_config(tmp_path, load_config(CONFIG, ["run.rl_steps=90"]))  # training on: fine
+    warn_if_resuming_another_config(tmp_path, load_config(CONFIG, ["rl.steps=90"]))  # training on: fine
     assert caplog.text == ""
 
-    warn_if_resuming_another_config(tmp_path, load_config(CONFIG, ["learner.lr=1e-5", "rollout.sampling.temperature=0.55"]))
-    assert "other values of learner.lr, rollout.sampling.temperature;" in caplog.text and "another run.name" in caplog.text
+    warn_if_resuming_another_config(tmp_path, load_config(CONFIG, ["rl.lr=1e-5", "rollout.sampling.temperature=0.55"]))
+    assert "other values of rl.lr, rollout.sampling.temperature;" in caplog.text and "another run.name" in caplog.text
 
 
 def test_a_directory_without_finished_work_is_not_a_resume(tmp_path, caplog):
     (tmp_path / "config.yaml").write_text(to_yaml(load_config(CONFIG, [])))
-    warn_if_resuming_another_config(tmp_path, load_config(CONFIG, ["learner.lr=1e-5"]))
+    warn_if_resuming_another_config(tmp_path, load_config(CONFIG, ["rl.lr=1e-5"]))
     assert caplog.text == ""
 
 
