@@ -61,6 +61,8 @@ class RolloutWorker:
         from core.actors import redirect_worker_output
 
         redirect_worker_output()  # vLLM's output to the run's logs/ (run.worker_logs)
+        if not (Path(model_path) / "config.json").is_file():  # before seconds of imports, and clearer than vLLM's message
+            raise FileNotFoundError(f"rollout worker: no model folder (with config.json) at {model_path} on this node")
         cfg = RolloutConfig.model_validate(config)
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine: fast start, no orphans
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(cfg.kv_cache_gib))))

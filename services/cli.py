@@ -77,6 +77,8 @@ def resolve(target: str):
 
 def main(argv: list[str] | None = None, prog: str = "rlvr", commands: dict = COMMANDS) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if "" not in sys.path and os.getcwd() not in sys.path:  # as `python -m` does: a user's module:function (verifier, world) beside the command
+        sys.path.insert(0, os.getcwd())
     use_project_caches()
     if not argv or argv[0] in ("-h", "--help"):
         print(usage(prog, commands))

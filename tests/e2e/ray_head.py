@@ -23,13 +23,15 @@ class Head:
     dashboard: str  # http://HOST:PORT (ray job submit --address)
     metrics_port: int  # the node's Prometheus endpoint
     env: dict  # the environment clients use (RAY_AUTH_MODE=token, TMPDIR in the cluster's temp dir)
+    pid: int  # `ray start --head --block`: every process of the cluster descends from it
 
 
 @contextlib.contextmanager
 def ray_head(num_cpus: int = 4):
     temp_dir = tempfile.mkdtemp(prefix="rlvr-head-", dir="/tmp")
-    # Ray's token auth, on for the head and every client; the cluster's temp files (vLLM's) go to its temp dir
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "TMPDIR": temp_dir}
+    # Ray's token auth, on for the head and every client; the cluster's temp files (vLLM's) go to its temp dir; our
+    # collectives listen on loopback (Ray reports the interface's address as the node's, whatever --node-ip-address says)
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "TMPDIR": temp_dir, "RLVR_NODE_ADDRESS": "127.0.0.1"}
     port, dash, metrics = free_port(), free_port(), free_port()
     head = subprocess.Popen(
         [BIN / "ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
@@ -40,7 +42,7 @@ def ray_head(num_cpus: int = 4):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env,
     )
     try:
-        yield Head(f"127.0.0.1:{port}", f"http://127.0.0.1:{dash}", metrics, env)
+        yield Head(f"127.0.0.1:{port}", f"http://127.0.0.1:{dash}", metrics, env, head.pid)
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         try:
