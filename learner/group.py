@@ -1,6 +1,6 @@
 """The learner group: `learner.count` LearnerRank actors forming one DeepSpeed world on Ray.
 
-    learner = LearnerGroup(model_path, cfg, seed=0, old_logprobs="rollout")
+    learner = LearnerGroup(model_path, cfg.learner, lr=cfg.rl.lr, seed=0, old_logprobs="rollout")
     metrics = learner.train_grpo(samples, advantages, samples_per_minibatch=64)
 
 The ranks are gang-scheduled: one placement group (PACK) holds them all, so a world is placed whole

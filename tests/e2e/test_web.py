@@ -32,7 +32,12 @@ def test_web_job_records_pages_trains_and_evaluates_beside_the_none_baseline(ray
     assert baseline["num_changed"] == test_rows or baseline["f1_unchanged"] == 1.0  # "nothing changes" is right where nothing does
     samples = (run_dir / "web_samples.txt").read_text()
     assert "--- truth ---" in samples and "--- mle ---" in samples and "--- rl ---" in samples and "Observation:\nTab 0 (current)" in samples
-    # a second run with the same recording settings reuses the cached recording
+    # `rlvr eval` on the same run: the eval stage alone scores the models the run's finished stages produced
+    # (greedy: the same results), and reuses the cached recording
+    from services.train import eval_main
+
     stamp = recordings[0].stat().st_mtime_ns
-    run_job(load_config(ROOT / "configs" / "tiny_web.yaml", [*overrides, "run.name=web2", "run.stages=[eval]"]))
+    assert eval_main(["--config", str(ROOT / "configs" / "tiny_web.yaml"), *overrides]) == 0
     assert recordings[0].stat().st_mtime_ns == stamp and "transitions/s" not in capsys.readouterr().out
+    again = {name: json.loads((run_dir / f"eval_{name}.json").read_text())["summary"] for name in ("mle", "rl")}
+    assert {name: again[name]["f1"] for name in again} == {name: out["eval"][name]["f1"] for name in again}
