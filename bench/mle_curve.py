@@ -56,15 +56,15 @@ def main(argv: list[str] | None = None, prog: str = "rlvr bench mle-curve") -> i
         size = min(TRAIN_SUBSET, len(train))
         train_subset = [train[i * len(train) // size] for i in range(size)]
         models, path, total = {}, init, 0.0
-        for chunk in chunks:
-            run.cfg.mle.epochs = chunk
-            total += chunk
-            t0 = time.perf_counter()
-            path = mle_stage(run, path, train, name=f"mle_{total:g}")
-            models[f"{total:g} epochs"] = path
-            print(f"MLE to {total:g} epochs: {time.perf_counter() - t0:.0f} s", flush=True)
         pools = Pools(run)
         try:
+            for chunk in chunks:
+                run.cfg.mle.epochs = chunk
+                total += chunk
+                t0 = time.perf_counter()
+                path = mle_stage(run, path, train, pools, name=f"mle_{total:g}")
+                models[f"{total:g} epochs"] = path
+                print(f"MLE to {total:g} epochs: {time.perf_counter() - t0:.0f} s", flush=True)
             splits = {cfg.eval.split: evaluate(run, models, held_out, pools), "train": evaluate(run, models, train_subset, pools)}
         finally:
             pools.close()

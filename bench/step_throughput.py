@@ -69,12 +69,16 @@ def start_model(args, out_dir: str) -> str:
     if not args.quick and (ROOT / "runs" / "tiny_text_game" / "mle" / "config.json").exists():
         return str(ROOT / "runs" / "tiny_text_game" / "mle")
     from services.mle import mle_stage
-    from services.run import Run, load_tokenizer, prepare_model
+    from services.run import Pools, Run, load_tokenizer, prepare_model
 
     run = Run(workload(args, out_dir, "start_model", []))
     init = prepare_model(run)
     print("training the demo's MLE start model ...", flush=True)
-    return mle_stage(run, init, run.split("train", load_tokenizer(init)))
+    pools = Pools(run)
+    try:
+        return mle_stage(run, init, run.split("train", load_tokenizer(init)), pools)
+    finally:
+        pools.close()
 
 
 def step_prompts(args, model: str, out_dir: str):

@@ -54,10 +54,10 @@ class Staged:
 
 
 class LearnerGroup:
-    def __init__(self, model_path: str, config: LearnerConfig, lr: float, temperature: float = 1.0, role: str = "learner", seed: int = 0,
+    def __init__(self, model_path: str, config: LearnerConfig, lr: float, temperature: float = 1.0, seed: int = 0,
                  old_logprobs: str = "recompute", start_timeout_s: float = 1800.0):
         self.cfg = config
-        self.group = ActorGroup(LearnerRank, role, config.shape(), gang=True,
+        self.group = ActorGroup(LearnerRank, "learner", config.shape(), gang=True,
                                 start_timeout_s=start_timeout_s)
         self.ranks: list = []
         try:
@@ -68,6 +68,15 @@ class LearnerGroup:
         except BaseException:
             self.shutdown()
             raise
+
+    def reload(self, model_path: str, config: LearnerConfig, lr: float, temperature: float = 1.0, old_logprobs: str = "recompute") -> None:
+        """The job's next stage on the same ranks (services/run.py, Pools.learner): a fresh engine and optimizer
+        from `model_path` with these settings, as a new group would start them, without starting processes.
+        `config` must keep the group's shape (count, cpus, gpus, resources)."""
+        if (config.count, config.shape()) != (self.cfg.count, self.cfg.shape()):
+            raise ValueError(f"a learner group of {self.cfg.count} x {self.cfg.shape()} cannot be reloaded as {config.count} x {config.shape()}")
+        self.cfg = config
+        self.gather([r.reload.remote(model_path, config.model_dump(), lr, temperature, old_logprobs) for r in self.ranks], "reload")
 
     def gather(self, futures: list, what: str) -> list:
         """ray.get of one call on every rank (`what` names it), failing as soon as one rank died or the

@@ -51,21 +51,43 @@ class LearnerRank:
         import deepspeed
         import torch
         import torch.distributed as dist
-        from transformers import AutoModelForCausalLM
 
         from core.net import bind_collectives_to, bound_store, node_address
 
         torch.set_num_threads(max(1, int(self.cfg.cpus)))
-        torch.manual_seed(self.seed)
         on_gpu = self.cfg.gpus > 0 and torch.cuda.is_available()
         self.device = torch.device("cuda", 0) if on_gpu else torch.device("cpu")
-        self.dtype = getattr(torch, self.cfg.dtype)
         backend = "nccl" if on_gpu else "gloo"
         bind_collectives_to(node_address())
         self._store = bound_store(master_host, master_port, self.rank, self.world_size, self.cfg.timeout_s)
         dist.init_process_group(backend, store=self._store, rank=self.rank, world_size=self.world_size,
                                 timeout=datetime.timedelta(seconds=self.cfg.timeout_s))
         deepspeed.init_distributed(dist_backend=backend)  # uses the group just made
+        self._build()
+        return os.getpid()
+
+    def reload(self, model_path: str, config: dict, lr: float, temperature: float, old_logprobs: str) -> int:
+        """The job's next stage on these ranks (MLE, then RL): drop the engine, its optimizer and the
+        weight group, and build them anew from `model_path` with these settings, as `start` builds them
+        (seeded alike), in this process and process group; returns this process's id."""
+        import gc
+
+        self.engine.destroy()
+        self.engine = self.optimizer = self.ref_model = self.weight_group = self._prepared = None
+        gc.collect()
+        self.cfg = LearnerConfig.model_validate(config)
+        self.model_path, self.lr, self.temperature, self.old_source = model_path, lr, temperature, old_logprobs
+        self._build()
+        return os.getpid()
+
+    def _build(self) -> None:
+        """The DeepSpeed engine over `model_path` with a fresh AdamW, and the frozen reference copy when the KL coefficient is non-zero."""
+        import deepspeed
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        torch.manual_seed(self.seed)
+        self.dtype = getattr(torch, self.cfg.dtype)
         model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=torch.float32)
         optimizer = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.cfg.weight_decay)
         ds_config = {
@@ -82,7 +104,6 @@ class LearnerRank:
             self.ref_model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=self.dtype).to(self.device).eval()
             self.ref_model.requires_grad_(False)
         self.weight_group = None  # rank 0's member of the weight-broadcast group (core/weights.py)
-        return os.getpid()
 
     def ready(self) -> int:
         """The rank's process id, once its engine is up."""

@@ -42,7 +42,7 @@ def run_job(cfg: JobConfig) -> dict:
         if cfg.run.check_resources:
             check_resources(cfg)
         run.control = start_control(cfg)  # `rlvr ctl status|scale|stop` from here on
-        pools = Pools(run)  # the rollout and reward pools, started by the first stage that needs them, kept to the end
+        pools = Pools(run)  # the rollout and reward pools and the learner group, started by the first stage that needs them, kept to the end
         try:
             return run_stages(run, pools)
         finally:
@@ -68,7 +68,7 @@ def run_stages(run: Run, pools: Pools) -> dict:
         t0 = time.perf_counter()
         run.control.report.remote({"stage": stage})
         if stage == "mle":
-            model_path = outputs["mle"] = mle_stage(run, model_path, train)
+            model_path = outputs["mle"] = mle_stage(run, model_path, train, pools)
         elif stage == "rl":
             model_path = outputs["rl"] = rl_stage(run, model_path, train, pools)
         elif stage == "eval":

@@ -72,13 +72,13 @@ def main(argv: list[str] | None = None, prog: str = "rlvr demo") -> int:
         pools = Pools(run)
         try:
             t0 = time.perf_counter()
-            mle = mle_stage(run, init, train)
+            mle = mle_stage(run, init, train, pools)
             timings["mle"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             rl = rl_stage(run, mle, train, pools)
             timings["rl"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            control = mle_stage(run, mle, train, name="mle_control", time_budget_s=timings["rl"])
+            control = mle_stage(run, mle, train, pools, name="mle_control", time_budget_s=timings["rl"])
             timings["mle_control"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             results = evaluate(run, {"mle": mle, "mle_control": control, "rl": rl}, held_out, pools, best_of=["mle", "rl"])

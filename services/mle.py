@@ -8,7 +8,7 @@ import time
 
 from services.config import MLEConfig
 from services.metrics import MetricsLogger
-from services.run import Encoded, Run
+from services.run import Encoded, Pools, Run
 
 
 def mle_lr(mle: MLEConfig, step: int, steps: int | None) -> float:
@@ -22,15 +22,14 @@ def mle_lr(mle: MLEConfig, step: int, steps: int | None) -> float:
     return final + (mle.lr - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def mle_stage(run: Run, model_path: str, data: list[Encoded], name: str = "mle", time_budget_s: float | None = None) -> str:
-    """MLE / SFT on the answers for `mle.epochs` passes, or for `time_budget_s` seconds; exports the model."""
-    from learner.group import LearnerGroup
-
+def mle_stage(run: Run, model_path: str, data: list[Encoded], pools: Pools, name: str = "mle", time_budget_s: float | None = None) -> str:
+    """MLE / SFT on the answers for `mle.epochs` passes, or for `time_budget_s` seconds, on the job's
+    learner group (`pools.learner`, kept for the next stage); exports the model to <run dir>/<name>."""
     cfg = run.cfg
     steps = None if time_budget_s is not None else max(1, int(cfg.mle.epochs * len(data) / cfg.mle.batch_size))
     learner_cfg = cfg.learner.model_copy(update={"algorithm": cfg.learner.algorithm.model_copy(update={"kl_coef": 0.0})})
     lr = mle_lr(cfg.mle, 1, steps)
-    learner = LearnerGroup(model_path, learner_cfg, lr, role="mle-learner", seed=cfg.run.seed, start_timeout_s=cfg.run.start_timeout_s)
+    learner = pools.learner(model_path, learner_cfg, lr)
     log = MetricsLogger(run.metrics_path, name)
     rng = random.Random(cfg.run.seed)
     start = time.perf_counter()
@@ -55,4 +54,3 @@ def mle_stage(run: Run, model_path: str, data: list[Encoded], name: str = "mle",
         return str(out)
     finally:
         log.close()
-        learner.shutdown()

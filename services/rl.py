@@ -71,7 +71,7 @@ class RLParts:
 
     rollout: Any  # RolloutPool: its workers, fault counters
     rewards: Any  # RewardPool: fault counters
-    new_learner: Callable[[], Any]  # a fresh LearnerGroup from the stage's start model
+    new_learner: Callable[[], Any]  # a LearnerGroup from the stage's start model (the job's, reloaded, or a new one)
     new_sync: Callable[[Any], Any]  # WeightSync between a learner group and the rollout pool
     new_pipeline: Callable[[int], Any]  # RolloutPipeline generating from a first step on
     between_steps: Callable[[int], tuple[bool, dict]]  # step -> (stop asked, pool metrics): `rlvr ctl` sizes and stop
@@ -194,7 +194,6 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], pools: Pools) -> st
     reward workers that die or hang are replaced inside their pools (core/dispatch.py). Between steps
     the pools take the sizes asked for with `rlvr ctl scale`, and `rlvr ctl stop` ends the stage
     after a step with a checkpoint (services/ctl.py)."""
-    from learner.group import LearnerGroup
     from rewards.registry import get_verifier
     from services.checkpoints import Checkpoints
     from services.ctl import apply_sizes, start_control
@@ -206,15 +205,13 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], pools: Pools) -> st
     control = run.control or start_control(cfg)  # the controller starts it with the job, so `rlvr ctl` works from the first stage
     on_gpu = cfg.learner.gpus > 0 and cfg.rollout.gpus > 0
     alg = cfg.learner.algorithm
-    loop = None
     metrics_log = MetricsLogger(run.metrics_path, "rl")
     try:
         rollout, rewards = pools.rollout(model_path), pools.rewards()
         pools.serving = None  # trained in place from here
         parts = RLParts(
             rollout=rollout, rewards=rewards,
-            new_learner=lambda: LearnerGroup(model_path, cfg.learner, cfg.rl.lr, temperature=cfg.rollout.sampling.temperature, seed=cfg.run.seed,
-                                             old_logprobs=old_logprobs_source(cfg), start_timeout_s=cfg.run.start_timeout_s),
+            new_learner=lambda: pools.learner(model_path, cfg.learner, cfg.rl.lr, cfg.rollout.sampling.temperature, old_logprobs_source(cfg)),
             new_sync=lambda learner: WeightSync(learner, rollout, cfg.rollout.sync_transport, cfg.rollout.sync_bucket_mb,
                                                 backend="nccl" if on_gpu else "gloo", timeout_s=cfg.learner.timeout_s),
             new_pipeline=lambda first: RolloutPipeline(
@@ -228,16 +225,13 @@ def rl_stage(run: Run, model_path: str, data: list[Encoded], pools: Pools) -> st
             log=metrics_log,
             summarize=get_verifier(run.verifier).summarize,
         )
-        loop = RLLoop(cfg, parts)
-        learner = loop.run()
+        learner = RLLoop(cfg, parts).run()
         out = run.dir / "rl"
         learner.export_hf(str(out))
         rollout.hold_folder(str(out))
         pools.serving = str(out)  # the workers hold the final weights: evaluation reuses them
         return str(out)
     finally:
-        if loop is not None and loop.learner is not None:
-            loop.learner.shutdown()
         metrics_log.close()
 
 

@@ -151,13 +151,28 @@ def prepare_model(run: Run) -> str:
 
 
 class Pools:
-    """The job's rollout and reward pools, started on first use and kept across stages (the RL stage's
-    pools evaluate afterwards, its rollout workers already holding the RL weights); `close` stops them."""
+    """The job's actors: the rollout and reward pools and the learner group, each started on first use and
+    kept across stages (the RL stage's pools evaluate afterwards, its rollout workers already holding the
+    RL weights; the RL stage trains on the MLE stage's learner ranks, reloaded); `close` stops them."""
 
     def __init__(self, run: Run):
         self.run = run
-        self._rollout = self._rewards = None
+        self._rollout = self._rewards = self._learner = None
         self.serving: str | None = None  # the model folder whose weights the rollout workers hold (None: trained in place)
+
+    def learner(self, model_path: str, config, lr: float, temperature: float = 1.0, old_logprobs: str = "recompute"):
+        """A learner group (learner.count ranks) starting from `model_path` with these settings: the job's
+        group reloaded in place (learner/group.py, LearnerGroup.reload), or a new one when there is none
+        or the last one failed (a LearnerFailure stops its ranks)."""
+        from learner.group import LearnerGroup
+
+        cfg = self.run.cfg
+        if self._learner is not None and self._learner.ranks:
+            self._learner.reload(model_path, config, lr, temperature, old_logprobs)
+        else:
+            self._learner = LearnerGroup(model_path, config, lr, temperature, seed=cfg.run.seed, old_logprobs=old_logprobs,
+                                         start_timeout_s=cfg.run.start_timeout_s)
+        return self._learner
 
     def rollout(self, model_path: str | None = None):
         """The rollout pool, serving `model_path`'s weights when given (loaded in place if another model's are in it)."""
@@ -181,7 +196,7 @@ class Pools:
         return self._rewards
 
     def close(self) -> None:
-        for pool in (self._rollout, self._rewards):
-            if pool is not None:
-                pool.shutdown()
-        self._rollout = self._rewards = None
+        for actors in (self._learner, self._rollout, self._rewards):
+            if actors is not None:
+                actors.shutdown()
+        self._rollout = self._rewards = self._learner = None

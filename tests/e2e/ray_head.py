@@ -30,8 +30,9 @@ class Head:
 def ray_head(num_cpus: int = 4):
     temp_dir = tempfile.mkdtemp(prefix="rlvr-head-", dir="/tmp")
     # Ray's token auth, on for the head and every client; the cluster's temp files (vLLM's) go to its temp dir; our
-    # collectives listen on loopback (Ray reports the interface's address as the node's, whatever --node-ip-address says)
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "TMPDIR": temp_dir, "RLVR_NODE_ADDRESS": "127.0.0.1"}
+    # collectives listen on loopback (Ray reports the interface's address as the node's, whatever --node-ip-address says);
+    # metrics exported every 2 s (Ray's default: 10 s), so a test sees a step's gauges soon after the step
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "TMPDIR": temp_dir, "RLVR_NODE_ADDRESS": "127.0.0.1", "RAY_metrics_report_interval_ms": "2000"}
     port, dash, metrics = free_port(), free_port(), free_port()
     head = subprocess.Popen(
         [BIN / "ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",

@@ -180,7 +180,7 @@ def test_a_submitted_job_scaled_watched_stopped_and_resumed_listening_on_loopbac
         # a clean console: the engines' output is in the run directory's logs/, the job's log has the progress
         assert "[rl " in logs and "Failed to load weights" not in logs and "LLM engine" not in logs, logs[-3000:]
         assert "LLM engine" in (run_dir / "logs" / "rollout-0.log").read_text()
-        assert {"learner-0.log", "learner-1.log", "mle-learner-0.log", "reward-0.log"} <= {p.name for p in (run_dir / "logs").iterdir()}
+        assert {"learner-0.log", "learner-1.log", "reward-0.log"} <= {p.name for p in (run_dir / "logs").iterdir()}
         assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 2  # mle and rl scalars
 
         steps = rl_steps(run_dir)

@@ -67,58 +67,59 @@ def chaos_overrides(out: Path, tiny_model: str, name: str) -> list[str]:
     ]
 
 
-def test_rl_job_survives_dead_and_hung_workers_and_a_dead_learner_rank(ray_cluster, tiny_model, tmp_path, reference):
-    run_dir = tmp_path / "chaos"
-    script = Script(run_dir / "metrics.jsonl", [
+def test_rl_job_survives_dead_and_hung_workers_a_dead_learner_rank_and_a_killed_driver(ray_cluster, tiny_model, tmp_path, reference):
+    """The job runs as `rlvr train` attached to the test's cluster (as `ray job submit` runs it). Its first
+    driver loses a rollout worker, a reward worker and a learner rank, and is then killed itself (SIGKILL)
+    during step 6; the same command, rerun, resumes from the step-4 checkpoint, and loses a frozen rollout
+    worker and a hung verifier call. The run's steps equal the uninterrupted run's."""
+    run_dir, metrics = tmp_path / "chaos", tmp_path / "chaos" / "metrics.jsonl"
+    command = [RLVR, "train", "--config", str(ROOT / "configs" / "tiny_text_game.yaml"), *chaos_overrides(tmp_path, tiny_model, "chaos")]
+    env = {**os.environ, "RAY_ADDRESS": ray_cluster.get_runtime_context().gcs_address}
+    HANG_ONCE.unlink(missing_ok=True)
+    first = Script(metrics, [
         (1, "ray::RolloutWorker.generate", SIGKILL),
         (2, "ray::RewardWorker.score", SIGKILL),
         (3, "ray::LearnerRank.train_grpo", SIGKILL),  # the newest checkpoint is step 2: step 3 is done again
-        (5, "ray::RolloutWorker.generate", SIGSTOP),  # frozen: cut off after rollout.timeout_s
     ])
-    script.start()
-    HANG_ONCE.unlink(missing_ok=True)
-
-    def arm_hang():  # after step 6 the next verifier call hangs: cut off after rewards.timeout_s, its batch rescored
-        wait_for_step(run_dir / "metrics.jsonl", 6)
-        HANG_ONCE.touch()
-
-    threading.Thread(target=arm_hang, daemon=True).start()
-    try:
-        run_job(load_config(ROOT / "configs" / "tiny_text_game.yaml", chaos_overrides(tmp_path, tiny_model, "chaos")))
-    finally:
-        HANG_ONCE.unlink(missing_ok=True)
-    script.join(timeout=60)
-    assert script.error is None and len(script.done) == 4, (script.error, script.done)
-
-    run = rl_records(run_dir)
-    assert_complete_and_equal(run, reference)
-    last = run[-1]
-    assert last["rollout_restarts"] == 2 and last["rollout_retried_prompts"] == 2 + 2  # each fault cost one worker's slice of 2 prompts
-    assert last["reward_worker_restarts"] >= 2 and last["reward_retried"] >= 4 + 4 and last["reward_timeouts"] == 0
-    assert last["learner_restarts"] == 1 and [r["step"] for r in run if r.get("redone")] == [3]
-    discarded = [json.loads(line)["step"] for line in (run_dir / "metrics_discarded.jsonl").read_text().splitlines()]
-    assert discarded == [3]  # the first step 3, trained by the learner that died, kept aside
-
-
-def test_driver_killed_mid_run_resumes_exactly(ray_cluster, tiny_model, tmp_path, reference):
-    """SIGKILL the driver (a `ray job submit`-style process attached to the cluster) during step 4,
-    rerun the same command: RL resumes from the step-2 checkpoint, and the run's steps equal the
-    uninterrupted run's. (Finished stages are skipped on a rerun: tests/e2e/test_cluster_job.py.)"""
-    env = {**os.environ, "RAY_ADDRESS": ray_cluster.get_runtime_context().gcs_address}
-    command = [RLVR, "train", "--config", str(ROOT / "configs" / "tiny_text_game.yaml"), *chaos_overrides(tmp_path, tiny_model, "killed")]
+    first.start()
     driver = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for_step(tmp_path / "killed" / "metrics.jsonl", 3)
-        driver.kill()  # SIGKILL
+        wait_for_step(metrics, 5)
+        driver.kill()  # SIGKILL, during step 6: the newest checkpoint is step 4
         driver.wait(timeout=60)
     finally:
         if driver.poll() is None:
             driver.kill()
+    first.join(timeout=60)
+    assert first.error is None and len(first.done) == 3, (first.error, first.done)
     deadline = time.monotonic() + 120  # Ray stops a dead driver's actors
     while any(processes(t) for t in ("ray::RolloutWorker", "ray::RewardWorker", "ray::LearnerRank")) and time.monotonic() < deadline:
         time.sleep(0.2)
 
-    rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    second = Script(metrics, [(5, "ray::RolloutWorker.generate", SIGSTOP)])  # frozen: cut off after rollout.timeout_s
+
+    def arm_hang():  # after step 7 the next verifier call hangs: cut off after rewards.timeout_s, its batch rescored
+        wait_for_step(metrics, 7)
+        HANG_ONCE.touch()
+
+    second.start()
+    threading.Thread(target=arm_hang, daemon=True).start()
+    try:
+        rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    finally:
+        HANG_ONCE.unlink(missing_ok=True)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert "resumed from" in rerun.stderr and "at step 2" in rerun.stderr  # logged
-    assert_complete_and_equal(rl_records(tmp_path / "killed"), reference)
+    assert "resumed from" in rerun.stderr and "at step 4" in rerun.stderr  # logged
+    second.join(timeout=60)
+    assert second.error is None and len(second.done) == 1, (second.error, second.done)
+
+    run = rl_records(run_dir)
+    assert_complete_and_equal(run, reference)
+    assert [r["step"] for r in run if r.get("redone")] == [3, 5]
+    discarded = [json.loads(line)["step"] for line in (run_dir / "metrics_discarded.jsonl").read_text().splitlines()]
+    assert discarded == [3, 5]  # the first step 3, trained by the learner that died, and the step 5 of the killed driver, kept aside
+    # each driver counts its own faults: the first's at its last kept step (4), the second's at the end
+    for r, rollout_restarts, learner_restarts in ((run[3], 1, 1), (run[-1], 1, 0)):
+        assert r["rollout_restarts"] == rollout_restarts and r["rollout_retried_prompts"] == 2 * rollout_restarts, r  # one worker's slice of 2 prompts
+        assert r["reward_worker_restarts"] >= 1 and r["reward_retried"] >= 4 and r["reward_timeouts"] == 0, r
+        assert r["learner_restarts"] == learner_restarts, r

@@ -20,48 +20,6 @@ def tokens(groups):
     return [[r.ids for r in g.responses] for g in groups]
 
 
-def test_seeded_prompts_longer_than_an_engine_step_generate_reproducibly(ray_cluster, tiny_model):
-    """6 prompts of 900 tokens x 4 samples exceed one engine step's token budget (4096): vLLM on CPU
-    would split a prefill and fail on the seeded generators; whole prefills keep it going."""
-    cfg = RolloutConfig(count=1, max_model_len=1024, sampling=SamplingConfig(max_new_tokens=8))
-    pool = RolloutPool(tiny_model, cfg, seed=0)
-    long = [Prompt([1] + [40 + (7 * i + j) % 250 for j in range(900)], seed=100 + i) for i in range(6)]
-    try:
-        first = tokens(pool.generate(long, n=4))
-        assert all(len(g) == 4 and all(r for r in g) for g in first)
-        assert tokens(pool.generate(long, n=4)) == first
-    finally:
-        pool.shutdown()
-
-
-def test_rollout_worker_killed_or_frozen_mid_generation(ray_cluster, tiny_model):
-    import threading
-
-    cfg = RolloutConfig(count=2, cpus=0.5, max_model_len=256, timeout_s=15.0, sampling=SamplingConfig(max_new_tokens=48))
-    pool = RolloutPool(tiny_model, cfg, seed=0)
-    try:
-        reference = tokens(pool.generate(PROMPTS, n=4))
-        assert tokens(pool.generate(PROMPTS, n=4)) == reference  # seeded: the same samples again
-
-        for sig, why in ((SIGKILL, "died"), (SIGSTOP, "hung")):
-            restarts, retried = pool.restarts, pool.retried
-            gen = pool.submit(PROMPTS * 4, n=4)  # long enough to be caught mid-generation
-            victim = threading.Thread(target=signal_when, args=("ray::RolloutWorker.generate", sig, 60))
-            victim.start()
-            start = time.monotonic()
-            groups = pool.collect(gen)
-            victim.join()
-            assert tokens(groups) == reference * 4, why  # every prompt's group, as if nothing happened
-            assert pool.restarts == restarts + 1 and pool.retried == retried + 16, why
-            pool.dispatcher.settle()  # the replacement serves once it is up
-            assert len(set(pool.workers)) == 2 and len(pool.pids) == 2
-            if sig == SIGSTOP:
-                assert time.monotonic() - start >= cfg.timeout_s  # cut off at the deadline, not before
-        assert tokens(pool.generate(PROMPTS, n=4)) == reference  # the replacements serve the same weights
-    finally:
-        pool.shutdown()
-
-
 def test_a_joiner_that_cannot_start_is_replaced_a_bounded_number_of_times(ray_cluster, tiny_model, tmp_path):
     """A worker added by a resize that fails to start (no model folder on its node): another takes its
     slot and serves the current weights; when every try fails, DispatchError names the worker after
@@ -127,3 +85,44 @@ def test_reward_deadline_counts_scoring_not_worker_start_up(ray_cluster):
         assert [r.reward for r in pool.score(["a", "b", "c"], [None] * 3)] == [1.0] * 3 and pool.timeouts == 0
     finally:
         pool.shutdown()
+
+
+@pytest.fixture(scope="module")
+def pool(ray_cluster, tiny_model):
+    """2 rollout workers (vLLM) whose calls are cut off after 15 s, shared by the tests below (the last of the module)."""
+    pool = RolloutPool(tiny_model, RolloutConfig(count=2, cpus=0.5, max_model_len=1024, timeout_s=15.0, sampling=SamplingConfig(max_new_tokens=48)), seed=0)
+    yield pool
+    pool.shutdown()
+
+
+def test_seeded_prompts_longer_than_an_engine_step_generate_reproducibly(pool):
+    """6 prompts of 900 tokens x 4 samples (3 prompts, ~10k tokens, per worker) exceed one engine step's
+    token budget (4096): vLLM on CPU would split a prefill and fail on the seeded generators; whole prefills keep it going."""
+    long = [Prompt([1] + [40 + (7 * i + j) % 250 for j in range(900)], seed=100 + i) for i in range(6)]
+    short = SamplingConfig(max_new_tokens=8)
+    first = tokens(pool.generate(long, n=4, sampling=short))
+    assert all(len(g) == 4 and all(r for r in g) for g in first)
+    assert tokens(pool.generate(long, n=4, sampling=short)) == first
+
+
+def test_rollout_worker_killed_or_frozen_mid_generation(pool):
+    import threading
+
+    reference = tokens(pool.generate(PROMPTS, n=4))
+    assert tokens(pool.generate(PROMPTS, n=4)) == reference  # seeded: the same samples again
+
+    for sig, why in ((SIGKILL, "died"), (SIGSTOP, "hung")):
+        restarts, retried = pool.restarts, pool.retried
+        gen = pool.submit(PROMPTS * 4, n=4)  # long enough to be caught mid-generation
+        victim = threading.Thread(target=signal_when, args=("ray::RolloutWorker.generate", sig, 60))
+        victim.start()
+        start = time.monotonic()
+        groups = pool.collect(gen)
+        victim.join()
+        assert tokens(groups) == reference * 4, why  # every prompt's group, as if nothing happened
+        assert pool.restarts == restarts + 1 and pool.retried == retried + 16, why
+        pool.dispatcher.settle()  # the replacement serves once it is up
+        assert len(set(pool.workers)) == 2 and len(pool.pids) == 2
+        if sig == SIGSTOP:
+            assert time.monotonic() - start >= pool.cfg.timeout_s  # cut off at the deadline, not before
+    assert tokens(pool.generate(PROMPTS, n=4)) == reference  # the replacements serve the same weights

@@ -32,8 +32,12 @@ def test_an_actor_waiting_for_resources_is_reported(ray_cluster, monkeypatch, ca
 
     monkeypatch.setattr(actors, "PENDING_NOTE_S", 1.0)
     actor = ray.remote(num_cpus=0, resources={"later_slot": 1})(Probe).options(name=actors.actor_name("probe")).remote()
-    threading.Timer(12.0, lambda: ray.kill(actor)).start()  # the autoscaler never comes: give up after the report
+    report = actors._report_waiting  # the autoscaler never comes: give up once the wait was reported (or after 120 s)
+    monkeypatch.setattr(actors, "_report_waiting", lambda *args: (report(*args), ray.kill(actor)))
+    timer = threading.Timer(120.0, lambda: ray.kill(actor))
+    timer.start()
     with pytest.raises(ray.exceptions.RayActorError):
         actors.wait_ready([actor], [actor.ready.remote()], "probe actors", {"later_slot": 1.0})
+    timer.cancel()
     err = capsys.readouterr().err
     assert "for resources: 1 of 1 probe actors not placed yet (each needs 1 later_slot; cluster: later_slot 0 free of 0)" in err

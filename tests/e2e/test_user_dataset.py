@@ -1,16 +1,21 @@
 """A user's own data and verifier, with no change to the project: transitions in JSONL (train) and
 Parquet (test) with fields named in the config, scored by a `module:function` verifier in the reward
-workers; MLE -> RL -> eval on the real stack."""
+workers; MLE -> RL -> eval on the real stack. The job is first stopped by `rlvr ctl stop` while an
+early stage runs: it ends between stages (JobStopped), keeps what finished and never starts RL; the
+same command then goes on."""
 
 import json
 import re
+import threading
+import time
 
+import pytest
 
 from rewards.types import RewardResult
 from services.config import load_config
 from services.controller import run_job
+from services.ctl import NAMESPACE, JobStopped, control_name
 from tests.conftest import ROOT
-
 
 
 def score(prediction: str, reference: dict) -> RewardResult:
@@ -45,8 +50,26 @@ def test_a_user_dataset_trains_with_a_user_verifier(ray_cluster, tmp_path):
         "world.dataset.prompt_field=observation", "world.dataset.reference_field=next_state", "world.dataset.answer_field=target",
         "world.dataset.id_field=uid", "rewards.verifier=tests.e2e.test_user_dataset:score",
     ])
-    out = run_job(cfg)
-    metrics = [json.loads(line) for line in (tmp_path / "mine" / "metrics.jsonl").read_text().splitlines()]
+    import ray
+
+    def stop_when_the_job_is_up():
+        for _ in range(600):  # bounded: the job's control actor appears within its start-up
+            try:
+                ray.get(ray.get_actor(control_name("mine"), namespace=NAMESPACE).request_stop.remote())
+                return
+            except ValueError:
+                time.sleep(0.1)
+
+    stopper = threading.Thread(target=stop_when_the_job_is_up)
+    stopper.start()
+    with pytest.raises(JobStopped, match="stopped by rlvr ctl before stage (mle|rl)"):
+        run_job(cfg)
+    stopper.join()
+    metrics_file = tmp_path / "mine" / "metrics.jsonl"
+    assert "rl" not in {json.loads(line)["stage"] for line in (metrics_file.read_text().splitlines() if metrics_file.exists() else [])}
+
+    out = run_job(cfg)  # the same run goes on: the claim gives it a fresh control point
+    metrics = [json.loads(line) for line in metrics_file.read_text().splitlines()]
     rl = [r for r in metrics if r["stage"] == "rl"]
     assert [r["step"] for r in rl] == [1, 2, 3]
     for r in rl:  # scored by the user's function in the reward workers: its metric is in the step record

@@ -1,7 +1,7 @@
 """Weight broadcast, both transports: after a GRPO update and a sync (Ray object store, or learner
 rank 0 broadcasting over a gloo group), every rollout worker's sampled log-probs equal the learner's
-recomputed log-probs (fp32, within 1e-3), workers that join later included; the post-sync check agrees,
-and catches a sync that left one tensor behind, naming the worker and the version."""
+recomputed log-probs (fp32, within 1e-3), a worker that joins later and a replacement included; the
+post-sync check agrees, and catches a sync that left one tensor behind, naming the worker and the version."""
 
 import os
 import signal
@@ -66,11 +66,13 @@ def test_sync_makes_every_worker_match_the_learner(roles, transport):
     assert sync.publish(base + 1)["rollout_min_version"] == base + 1
     assert rollout.versions() == [base + 1] * 2
     assert sync.verify(base + 1, samples[:4], tolerance=1e-3)["sync/logprob_max_abs_diff"] < 1e-4  # every worker agrees
-    rollout.resize(3)  # a worker that joins later loads the current weights before it serves
-    assert rollout.versions() == [base + 1] * 3
-    restarts = rollout.restarts
-    os.kill(rollout.pids[rollout.workers[0]], signal.SIGKILL)  # a worker dies: its replacement loads the current version first
-    assert rollout.versions() == [base + 1] * 3 and rollout.restarts == restarts + 1
+    if transport == "object_store":  # a worker that joins later loads the current weights (the sync's buckets) before it serves
+        rollout.resize(3)
+        assert rollout.versions() == [base + 1] * 3
+    else:  # a worker dies: its replacement loads the current version (exported by the learner) first
+        restarts = rollout.restarts
+        os.kill(rollout.pids[rollout.workers[0]], signal.SIGKILL)
+        assert rollout.versions() == [base + 1] * 2 and rollout.restarts == restarts + 1
     # every worker: sample again, compare with the learner's recomputation of the same tokens
     for w in rollout.workers:
         fresh = samples_from(ray.get(w.generate.remote(prompts, 4)))
@@ -78,7 +80,7 @@ def test_sync_makes_every_worker_match_the_learner(roles, transport):
         gap = max_gap(learner.logprobs(fresh), [s.rollout_logprobs for s in fresh])
         print(f"{transport}: max |vLLM - learner| log-prob after sync: {gap:.2e}")
         assert gap < 1e-3
-    # one more update and sync reaches all three workers (collective: the group is rebuilt with the joiner and the replacement)
+    # one more update and sync reaches every worker (collective: the group is rebuilt with the replacement)
     train_once(learner, samples)
     assert sync.publish(base + 2)["rollout_min_version"] == base + 2
     for w in rollout.workers:
@@ -121,6 +123,32 @@ def test_the_post_sync_check_catches_a_tensor_left_behind(roles, tiny_model):
         sync.verify(version, samples[:4], tolerance=1e-3)
     sync.publish(version + 1)  # a whole sync repairs it
     assert sync.verify(version + 1, samples[:4], tolerance=1e-3)["sync/logprob_max_abs_diff"] < 1e-4
+
+
+def test_a_reloaded_group_scores_and_trains_as_a_new_one(roles, tiny_model):
+    """The job's next stage on the same ranks (MLE, then RL: services/run.py, Pools.learner): reloaded
+    from a model folder with new settings, the group scores and trains exactly as a new group would,
+    and builds the reference copy that its new KL coefficient needs."""
+    prompts, rollout, learner = roles
+    samples = samples_from(rollout.generate(prompts, n=2))
+    cfg = learner.cfg
+    def score_train_score(group):
+        untimed = {k: v for k, v in train_once(group, samples).items() if not k.startswith("time/")}
+        return group.logprobs(samples), untimed, group.logprobs(samples)
+
+    new = LearnerGroup(tiny_model, cfg.model_copy(update={"cpus": 0.5}), lr=5e-2)  # fits beside the others; 1 torch thread per rank alike
+    try:
+        expected = score_train_score(new)
+    finally:
+        new.shutdown()
+    learner.reload(tiny_model, cfg, lr=5e-2)  # this group trained for the tests above
+    assert score_train_score(learner) == expected
+
+    with_kl = cfg.model_copy(update={"algorithm": cfg.algorithm.model_copy(update={"kl_coef": 0.1})})
+    learner.reload(tiny_model, with_kl, lr=5e-2)
+    assert train_once(learner, samples)["kl"] == 0.0  # the first update's policy is the reference: a reference copy was built
+    with pytest.raises(ValueError, match="cannot be reloaded"):
+        learner.reload(tiny_model, cfg.model_copy(update={"count": 1}), lr=5e-2)
 
 
 def test_replacements_get_the_final_weights_after_the_learner_is_gone(roles, tmp_path):
