@@ -79,9 +79,14 @@ def main(argv: list[str] | None = None, prog: str = "rlvr bench reward") -> int:
                 mode = "batched" if verifier == "video" else "one sample per call"
                 rates[workers, mode] = best
                 print(f"{workers} reward worker(s), {mode}: {best:7.1f} frames/s")
-    print(f"frames: {len(frames)} {frames.shape[1]}x{frames.shape[2]} ({source}); ratio 2 workers / 1 worker: {rates[2, 'batched'] / rates[1, 'batched']:.2f}; "
-          f"ratio batched / one sample per call: {rates[1, 'batched'] / rates[1, 'one sample per call']:.2f}")
+    print(f"frames: {len(frames)} {frames.shape[1]}x{frames.shape[2]} ({source}); {ratios(rates)}")
     return 0
+
+
+def ratios(rates: dict[tuple[int, str], float]) -> str:
+    """The benchmark's ratios from its frames/s by (reward workers, mode)."""
+    return (f"ratio 2 workers / 1 worker: {rates[2, 'batched'] / rates[1, 'batched']:.2f}; "
+            f"ratio batched / one sample per call: {rates[1, 'batched'] / rates[1, 'one sample per call']:.2f}")
 
 
 if __name__ == "__main__":

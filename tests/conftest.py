@@ -4,7 +4,8 @@ Tiers (markers, set here by path and fixture; `--strict-markers` rejects any oth
 - unit: no Ray, no engines, no browser: seconds each (`make test-fast`);
 - integration: one real component outside a job: a Ray cluster, a vLLM engine, chromium, long fuzzing;
 - e2e: tests/e2e, the real stack running jobs;
-- bench: tests/bench, the benchmarks' smoke runs (`make test-all` only).
+- bench: tests/bench, the benchmarks' smoke runs (`make test-all` only); their reports' arithmetic is unit-tested
+  there on canned results (modules marked `unit`).
 A module may set `pytestmark = pytest.mark.integration`; otherwise a test that asks for the Ray cluster
 fixture is integration, and the rest are unit.
 """
@@ -32,7 +33,7 @@ REAL_DATA_SKIP = "real data not found"
 def pytest_collection_modifyitems(config, items):
     for item in items:
         folder = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
-        if folder in ("e2e", "bench"):
+        if folder == "e2e" or (folder == "bench" and not item.get_closest_marker("unit")):
             item.add_marker(folder)
         elif not any(item.get_closest_marker(tier) for tier in TIERS):
             item.add_marker("integration" if "ray_cluster" in getattr(item, "fixturenames", ()) else "unit")
