@@ -22,9 +22,10 @@ RLVR := $(VENV)/bin/rlvr
 
 install: $(STAMP) chromium
 
-# The web world records pages in Debian's chromium: installed here when missing and we may (root with
-# apt-get), else the one command to run is printed (the rest of the project works without it). Another apt
-# (a fresh machine's own updater) may hold the package lock: apt waits for it, up to APT_WAIT seconds.
+# The web world records pages in Debian's chromium (the web demo's recording ships; other settings record anew):
+# installed here when missing and we may (root with apt-get), else the one command to run is printed (the rest
+# of the project works without it). Another apt (a fresh machine's own updater) may hold the package lock: apt
+# waits for it, up to APT_WAIT seconds.
 APT_WAIT ?= 900
 APT := apt-get -o DPkg::Lock::Timeout=$(APT_WAIT)
 chromium:
@@ -66,8 +67,9 @@ demo: $(STAMP)
 demo-video: $(STAMP)
 	$(RLVR) train --config configs/tiny_video.yaml $(ARGS)
 
-# The web world model: MiniWoB++ pages recorded in chromium (cached) -> MLE -> RLVR (F1) -> held-out eval (runs/tiny_web/).
-demo-web: $(STAMP) chromium
+# The web world model: MiniWoB++ pages recorded in chromium (the recording ships in worlds/web/recordings/: no browser
+# needed) -> MLE -> RLVR (F1) -> held-out eval (runs/tiny_web/).
+demo-web: $(STAMP)
 	$(RLVR) train --config configs/tiny_web.yaml $(ARGS)
 
 # Benchmarks: each prints a ratio against a baseline measured in the same run.

@@ -67,9 +67,13 @@ def ray_cluster():
 
     temp_dir = tempfile.mkdtemp(prefix="rlvr-ray-", dir="/tmp")  # short path: Ray's socket names must fit
     shm_before = set(os.listdir(SHM)) if SHM.exists() else set()
-    # workers' temp files (vLLM's /tmp/vllm_dist_* init files) go to the cluster's temp dir, removed below
-    ray.init(num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=temp_dir, log_to_driver=False,
-             runtime_env={"env_vars": {"TMPDIR": temp_dir, "RLVR_NODE_ADDRESS": "127.0.0.1"}})
+    # workers' temp files (vLLM's /tmp/vllm_dist_* init files) go to the cluster's temp dir, removed below: the
+    # raylet starts with TMPDIR there, so the workers of other drivers attached to this cluster (a test's `rlvr train`) too
+    tempfile.gettempdir()  # (this process keeps its own: the value is cached on first use)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TMPDIR", temp_dir)
+        ray.init(num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=temp_dir, log_to_driver=False,
+                 runtime_env={"env_vars": {"TMPDIR": temp_dir, "RLVR_NODE_ADDRESS": "127.0.0.1"}})
     yield ray
     ray.shutdown()
     shutil.rmtree(temp_dir, ignore_errors=True)
@@ -98,3 +102,19 @@ def metaworld_tokenizer(metaworld_frames):
     from worlds.video.tokenizer import train_frame_tokenizer
 
     return train_frame_tokenizer(metaworld_frames[0], FrameTokenizerConfig(channels=32), steps=200, batch_size=16, lr=3e-3)
+
+
+WEB_TASKS = ["click-tab", "enter-text", "choose-list"]  # tabs (items appear / vanish), a text field, a native <select>
+
+
+@pytest.fixture(scope="session")
+def web_recording(ray_cluster, tmp_path_factory):
+    """Real MiniWoB++ transitions recorded in chromium by 2 browsers (Ray tasks on the test cluster), as
+    `rlvr data record-web` records them: WEB_TASKS x 3 episodes of up to 3 actions; (the result, its JSONL file).
+    The recorder's tests check it; the web job trains on it."""
+    from worlds.web.recorder import record, write_jsonl
+
+    result = record(WEB_TASKS, episodes=3, steps=3, seed=0, workers=2, progress=False)
+    path = tmp_path_factory.mktemp("web") / "recording.jsonl"
+    write_jsonl(result["rows"], path)
+    return result, path

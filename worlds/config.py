@@ -101,7 +101,7 @@ class WebConfig(BaseModel):
     train_path: str | None = Field(None, description="Training rows (.jsonl, worlds/web/data.py format); unset = split the recording")
     validation_path: str | None = Field(None, description="Validation rows (.jsonl); unset = split the recording")
     test_path: str | None = Field(None, description="Test rows (.jsonl); unset = split the recording")
-    recording_path: str | None = Field(None, description="A recording (.jsonl) to split; recorded there first if missing; unset = a cache file named by the record_* settings beside the run directory")
+    recording_path: str | None = Field(None, description="A recording (.jsonl, .jsonl.xz) to split; recorded there first if missing; unset = the project's own recording for these record_* settings (worlds/web/recordings/) if it ships one, else a cache file named by them beside the run directory")
     record_tasks: list[str] = Field(default_factory=lambda: list(DEMO_WEB_TASKS), min_length=1, description="MiniWoB++ task types to record (browsergym/miniwob.<task>)")
     record_episodes: int = Field(12, ge=1, description="Episodes recorded per task type")
     record_steps: int = Field(4, ge=1, description="Most actions per episode (an episode also ends when its task is done)")

@@ -46,8 +46,8 @@ def ray_head(num_cpus: int = 4):
         yield Head(f"127.0.0.1:{port}", f"http://127.0.0.1:{dash}", metrics, env, head.pid)
     finally:
         os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=60)
+        try:  # as `ray stop` does: a grace period, then SIGKILL (the raylet outlives a SIGTERM by a minute or more)
+            head.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
             head.wait()

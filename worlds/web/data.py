@@ -12,11 +12,13 @@ what a user brings, e.g. converted from the paper's WebArena-derived data):
 
 `target` is the paper's answer (three sections); when a row has only `next_observation`, it is
 computed from the two trees by id (worlds/web/tree.py). A bad row raises DatasetError naming the
-file, line and field.
+file, line and field. A file may be compressed (`.jsonl.xz` or `.jsonl.gz`, as the shipped recordings are).
 """
 
 from __future__ import annotations
 
+import gzip
+import lzma
 from pathlib import Path
 
 from worlds.registry import DatasetError, parse_jsonl
@@ -46,11 +48,17 @@ def validate_row(row: object, where: str) -> dict:
 
 
 def load_rows(path: str | Path) -> list[dict]:
-    """All rows of a .jsonl file, validated; blank lines skipped; each row gets its `line`."""
+    """All rows of a .jsonl (.jsonl.xz, .jsonl.gz) file, validated; blank lines skipped; each row gets its `line`."""
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"dataset file not found: {path}")
-    rows = parse_jsonl(str(path), path.read_text(encoding="utf-8").splitlines(), validate_row)
+    opener = {".xz": lzma.open, ".gz": gzip.open}.get(path.suffix, open)
+    try:
+        with opener(path, "rt", encoding="utf-8") as file:
+            text = file.read()
+    except (OSError, EOFError, lzma.LZMAError, UnicodeDecodeError) as err:
+        raise DatasetError(f"{path}: not a readable UTF-8 JSONL{path.suffix if opener is not open else ''} file ({err})") from None
+    rows = parse_jsonl(str(path), text.splitlines(), validate_row)
     for row in rows:
         row["id"] = str(row.get("id", row["line"]))
         row.setdefault("episode", row["id"])

@@ -14,6 +14,7 @@ from worlds.web.tree import NONE_ITEM, SECTIONS, target_changes
 
 SPLITS = ("train", "validation", "test")
 RECORDER_VERSION = 1  # bump when the recorder's output changes: cached recordings are then made anew
+SHIPPED = Path(__file__).parent / "recordings"  # recordings that ship with the project (the demo's), xz-compressed
 ALL_NONE = "\n\n".join(f"{h}\n{NONE_ITEM}" for h in SECTIONS)  # the "nothing changes" answer (the baseline)
 
 
@@ -56,10 +57,14 @@ class WebWorld:
         return cache / "web_recordings" / f"miniwob-{recording_key(self.cfg, self.config.seed)}.jsonl"
 
     def record(self) -> Path:
-        """The recording, made first when it does not exist yet (then reused by every run)."""
+        """The recording: the cached one, else the project's own for these settings (worlds/web/recordings/),
+        else made now in chromium and cached (then reused by every run)."""
         path = self.recording_path()
         if path.exists():
             return path
+        shipped = SHIPPED / f"{path.name}.xz"
+        if not self.cfg.recording_path and shipped.exists():
+            return shipped
         from worlds.web.recorder import record, summary_line, write_jsonl
 
         result = record(self.cfg.record_tasks, self.cfg.record_episodes, self.cfg.record_steps, seed=self.config.seed, workers=self.cfg.record_workers)

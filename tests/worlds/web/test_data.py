@@ -51,3 +51,16 @@ def test_missing_or_empty_files(tmp_path):
     (tmp_path / "e.jsonl").write_text("\n")
     with pytest.raises(DatasetError, match="no rows"):
         load_rows(tmp_path / "e.jsonl")
+
+
+@pytest.mark.parametrize("suffix, compress", [(".xz", "lzma"), (".gz", "gzip")])
+def test_compressed_files_read_as_the_plain_one_and_a_corrupt_one_is_named(tmp_path, suffix, compress):
+    import importlib
+
+    plain = write(tmp_path, [{"id": "a", "observation": OBS, "action": "click [2]", "next_observation": NEXT}])
+    packed = tmp_path / f"d.jsonl{suffix}"
+    packed.write_bytes(importlib.import_module(compress).compress(plain.read_bytes()))
+    assert load_rows(packed) == load_rows(plain)
+    (tmp_path / f"bad.jsonl{suffix}").write_bytes(plain.read_bytes()[:40])
+    with pytest.raises(DatasetError, match=f"bad.jsonl{suffix}: not a readable UTF-8 JSONL{suffix} file"):
+        load_rows(tmp_path / f"bad.jsonl{suffix}")

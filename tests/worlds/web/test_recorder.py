@@ -1,29 +1,23 @@
 """Recording real MiniWoB++ pages in the system's chromium (BrowserGym): every CI run records these."""
 
 import json
+from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT, WEB_TASKS
 from worlds.web.data import validate_row
 from worlds.web.tree import diff_items, parse_tree, render_target, target_changes
 
 pytestmark = pytest.mark.integration
 
-TASKS = ["click-tab", "enter-text", "choose-list"]  # tabs (items appear / vanish), a text field, a native <select>
 
-
-@pytest.fixture(scope="module")
-def recording():
-    from worlds.web.recorder import record
-
-    return record(TASKS, episodes=1, steps=3, seed=0, progress=False)
-
-
-def test_real_pages_give_consistent_documented_rows(recording, tmp_path):
+def test_real_pages_give_consistent_documented_rows(web_recording, tmp_path):
     from worlds.web.recorder import write_jsonl
 
+    recording, _ = web_recording
     rows = recording["rows"]
-    assert {r["task"] for r in rows} == set(TASKS) and not recording["failed"]
+    assert {r["task"] for r in rows} == set(WEB_TASKS) and len({r["episode"] for r in rows}) == 3 * len(WEB_TASKS) and not recording["failed"]
     assert any(target_changes(r["target"]) for r in rows)
     for r in rows:
         validate_row(dict(r), r["id"])
@@ -34,27 +28,41 @@ def test_real_pages_give_consistent_documented_rows(recording, tmp_path):
         assert acted in {i for i, _, _ in parse_tree(r["observation"])}, r
         assert "site-packages" not in json.dumps(r) and r["url"].startswith("file:///miniwob/")  # no local paths leak
         assert r["observation"].startswith("Tab 0 (current): ")
-    steps = [(r["episode"], r["step"]) for r in rows]
-    assert steps == sorted(steps, key=lambda s: (TASKS.index(s[0].split("/")[0]), s[1]))
-    assert [r["previous_action"] for r in rows if r["step"] == 0] == ["None"] * len(TASKS)
+    order = [(WEB_TASKS.index(r["task"]), int(r["episode"].rsplit("/", 1)[1]), r["step"]) for r in rows]
+    assert order == sorted(order)  # (task, episode, step) order, whichever browser finished first
+    assert [r["previous_action"] for r in rows if r["step"] == 0] == ["None"] * 3 * len(WEB_TASKS)
     write_jsonl(rows, tmp_path / "r.jsonl")
     from worlds.web.data import load_rows
 
     assert [r["target"] for r in load_rows(tmp_path / "r.jsonl")] == [r["target"] for r in rows]
 
 
-def test_a_recording_is_reproducible_from_its_seed_also_with_parallel_browsers(recording, ray_cluster):
+def shipped_demo_recording() -> Path:
+    """The recording that ships for configs/tiny_web.yaml (recorded with 4 browsers as Ray tasks, 30 episodes of 4 steps)."""
+    from services.config import load_config
+    from worlds.web.world import SHIPPED, WebWorld
+
+    return SHIPPED / f"{WebWorld(load_config(ROOT / 'configs' / 'tiny_web.yaml').world).recording_path().name}.xz"
+
+
+def test_a_recording_is_reproducible_from_its_seed_whatever_the_browsers_the_shipped_one_too(web_recording):
+    """This recording of 3 steps in 2 browsers is, transition by transition, the start of the shipped recording's
+    first 3 episodes of each of its task types (4 steps, 4 browsers): what the project ships is what this recorder makes."""
+    from worlds.web.data import load_rows
+
+    recording, _ = web_recording
+    fields = ("task", "episode", "step", "url", "objective", "previous_action", "observation", "action", "target", "next_observation")
+    mine = {r["id"]: [r[f] for f in fields] for r in recording["rows"]}
+    shipped = {r["id"]: [r[f] for f in fields] for r in load_rows(shipped_demo_recording()) if r["id"] in mine}
+    assert shipped.keys() == mine.keys()
+    assert {i: row[:-2] for i, row in shipped.items()} == {i: row[:-2] for i, row in mine.items()}  # all but the change
+    # MiniWoB++'s own timing (animations) may change a late effect; most targets repeat exactly
+    same = sum(shipped[i][-2:] == mine[i][-2:] for i in mine)
+    assert same >= 0.9 * len(mine), (same, len(mine))
     from worlds.web.recorder import record
 
-    again = record(TASKS, episodes=1, steps=3, seed=0, workers=2, progress=False)
-    first, second = recording["rows"], again["rows"]
-    assert [(r["id"], r["action"]) for r in second] == [(r["id"], r["action"]) for r in first]
-    assert [r["observation"] for r in second] == [r["observation"] for r in first]
-    # MiniWoB++'s own timing (animations) may change a late effect; most targets repeat exactly
-    same = sum(a["target"] == b["target"] for a, b in zip(first, second))
-    assert same >= len(first) - 1, (same, len(first))
-    other = record(TASKS[:1], episodes=1, steps=3, seed=1, progress=False)["rows"]
-    assert [r["observation"] for r in other] != [r["observation"] for r in first if r["task"] == TASKS[0]]
+    other = record(WEB_TASKS[:1], episodes=1, steps=3, seed=1, progress=False)["rows"]
+    assert [r["observation"] for r in other] != [r["observation"] for r in recording["rows"] if r["episode"] == f"{WEB_TASKS[0]}/0"]
 
 
 def test_the_cli_records_and_names_unknown_tasks(tmp_path, capsys):
