@@ -56,6 +56,25 @@ def whole_prefills_on_cpu(max_model_len: int) -> dict:
     return {"enable_chunked_prefill": False, "max_num_batched_tokens": max(4096, max_model_len)}
 
 
+def eager_token_ranks_on_cpu() -> None:
+    """vLLM ranks each sampled token in its vocabulary row with a `torch.compile`d one-liner
+    (`batched_count_greater_than`), which on CPU compiles C++ with inductor at the engine's first
+    generate call: 10-17 s per engine process, cache or not, for a sum over a comparison. On CPU the
+    same expression runs eagerly (the same ranks; the samples and log-probs never depend on them); GPUs
+    keep vLLM's kernel."""
+    from vllm.platforms import current_platform
+
+    if not current_platform.is_cpu():
+        return
+    import vllm.v1.sample.ops.logprobs as ops
+    import vllm.v1.sample.sampler as sampler
+
+    def batched_count_greater_than(x, values):
+        return (x >= values).sum(-1)
+
+    ops.batched_count_greater_than = sampler.batched_count_greater_than = batched_count_greater_than
+
+
 class RolloutWorker:
     def __init__(self, model_path: str, config: dict, seed: int = 0):
         from core.actors import redirect_worker_output
@@ -73,6 +92,7 @@ class RolloutWorker:
         from vllm import LLM
 
         torch.set_num_threads(cfg.threads or max(1, int(cfg.cpus)))  # before the engine (vLLM fixes it then)
+        eager_token_ranks_on_cpu()
 
         from core.net import bind_collectives_to, node_address
 
