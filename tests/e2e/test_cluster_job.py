@@ -4,7 +4,7 @@ The job (MLE, then RL in async mode with the collective weight sync and 2 learne
 from outside with `rlvr ctl` (1 -> 2 -> 1 rollout workers) while it runs, with every step's groups
 complete and every worker on the newest weights; its rlvr_* metrics are scraped from the node's
 Prometheus endpoint with their values (all that deploy/grafana's dashboard plots); `rlvr ctl stop`
-ends it with a checkpoint, and the same command sent again resumes there.
+ends it with a checkpoint of its last step.
 
 Meanwhile every listening socket of every process of the cluster is sampled. What we control binds
 127.0.0.1: the learner ranks' store and gloo connections, the weight-broadcast group, vLLM's own gloo
@@ -151,7 +151,7 @@ class Sockets(threading.Thread):
                 self.seen[p.pid] = (title if title.startswith(OURS) else old_title, old | sockets)
 
 
-def test_a_submitted_job_scaled_watched_stopped_and_resumed_listening_on_loopback_only(tmp_path):
+def test_a_submitted_job_scaled_watched_and_stopped_listening_on_loopback_only(tmp_path):
     run_dir = tmp_path / "scaled"
     overrides = [f"run.output_dir={tmp_path}", *OVERRIDES]
     with ray_head(num_cpus=4) as head:
@@ -192,13 +192,9 @@ def test_a_submitted_job_scaled_watched_stopped_and_resumed_listening_on_loopbac
         first_two, last_two = counts.index(2), len(counts) - 1 - counts[::-1].index(2)
         assert set(counts[:first_two]) == {1} and set(counts[first_two : last_two + 1]) == {2} and set(counts[last_two + 1 :]) == {1}
         assert back[-1]["step"] <= steps[-1]["step"]
-        stopped = steps[-1]["step"]
-        assert (run_dir / "checkpoints" / f"step{stopped}").is_dir()
-
-        # the same command resumes after the checkpoint of the stop (here for one more step); MLE is not done again
-        logs = Job(head, [*overrides, f"rl.steps={stopped + 1}"]).wait()
-        assert "stage mle already done" in logs and "resumed from" in logs
-        assert [r["step"] for r in rl_steps(run_dir)][-2:] == [stopped, stopped + 1]
+        # stopped with a checkpoint of its last step, which the same command resumes from (rerunning a job's command
+        # is tested on the real stack in tests/e2e/test_faults.py, skipping finished stages in tests/services/test_controller.py)
+        assert (run_dir / "checkpoints" / f"step{steps[-1]['step']}").is_dir()
         sockets.done.set()
         sockets.join()
 
